@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Start the MLflow tracking server on port 5000, configured from the environment.
+# Used by mlflow_serv.service (host mode), the mlflow container, `make run` and the tests.
+#
+#   MLFLOW_BACKEND_STORE_URI      postgresql+psycopg2://user:pass@host:5432/db | sqlite:///path.db
+#   MLFLOW_ARTIFACTS_DESTINATION  s3://mlflows3 (default) | a local folder; proxied to clients
+#   MLFLOW_S3_ENDPOINT_URL        http://minio:9000 for MinIO (with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)
+#   MLFLOW_ALLOWED_HOSTS          Host headers to accept, e.g. localhost,127.0.0.1,mlflow,mlflow:5000
+#   MLFLOW_HOST / MLFLOW_PORT     bind address (0.0.0.0) and port (5000)
+#   MLFLOW_WORKERS                server workers (2)
+#   MLFLOW_AUTH                   true → --app-name basic-auth (MLFLOW_AUTH_CONFIG_PATH for its ini)
+#   MLFLOW_BIN                    the mlflow executable (default: `mlflow` on PATH)
+set -euo pipefail
+
+: "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (e.g. postgresql+psycopg2://user:pass@host:5432/mlflow)}"
+MLFLOW_ARTIFACTS_DESTINATION="${MLFLOW_ARTIFACTS_DESTINATION:-s3://mlflows3}"
+MLFLOW_HOST="${MLFLOW_HOST:-0.0.0.0}"
+MLFLOW_PORT="${MLFLOW_PORT:-5000}"
+MLFLOW_WORKERS="${MLFLOW_WORKERS:-2}"
+MLFLOW_ALLOWED_HOSTS="${MLFLOW_ALLOWED_HOSTS:-localhost,localhost:*,127.0.0.1,127.0.0.1:*,mlflow,mlflow:*,10.*,192.168.*}"
+MLFLOW_BIN="${MLFLOW_BIN:-mlflow}"
+export MLFLOW_S3_ENDPOINT_URL="${MLFLOW_S3_ENDPOINT_URL:-}"
+[ -n "$MLFLOW_S3_ENDPOINT_URL" ] || unset MLFLOW_S3_ENDPOINT_URL
+
+args=(server
+  --backend-store-uri "$MLFLOW_BACKEND_STORE_URI"
+  --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION"
+  --serve-artifacts
+  --host "$MLFLOW_HOST"
+  --port "$MLFLOW_PORT"
+  --workers "$MLFLOW_WORKERS"
+  --allowed-hosts "$MLFLOW_ALLOWED_HOSTS")
+case "${MLFLOW_AUTH:-false}" in
+  1 | true | yes) args+=(--app-name basic-auth) ;;
+esac
+
+echo "mlflow: backend ${MLFLOW_BACKEND_STORE_URI%%://*}://…, artifacts ${MLFLOW_ARTIFACTS_DESTINATION}, port ${MLFLOW_PORT}" >&2
+exec "$MLFLOW_BIN" "${args[@]}"

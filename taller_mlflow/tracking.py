@@ -1,0 +1,43 @@
+"""MLflow connectivity, registration and promotion."""
+
+import logging
+
+import mlflow
+import requests
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from taller_mlflow.errors import StageError
+
+log = logging.getLogger(__name__)
+
+
+def check_server(tracking_uri: str, timeout: float = 5.0) -> MlflowClient:
+    """Fail fast, with one line, when the tracking server does not answer or refuses us."""
+    if tracking_uri.startswith(("http://", "https://")):
+        try:
+            requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout).raise_for_status()
+        except requests.RequestException as exc:
+            raise StageError("mlflow", f"tracking server {tracking_uri} unreachable: {exc}") from exc
+    client = MlflowClient(tracking_uri)
+    try:
+        client.search_experiments(max_results=1)
+    except MlflowException as exc:
+        raise StageError("mlflow", f"tracking server {tracking_uri} refused: {exc.message}") from exc
+    return client
+
+
+def promote(client: MlflowClient, name: str, version: str, alias: str = "production") -> None:
+    """Point `alias` at `version`; also set stage Production (deprecated) for old stage-URI clients."""
+    try:
+        client.transition_model_version_stage(
+            name, version, "Production", archive_existing_versions=True
+        )
+    except MlflowException as exc:  # stages may disappear in a later MLflow
+        log.warning("could not set stage Production on %s/%s: %s", name, version, exc.message)
+    client.set_registered_model_alias(name, alias, version)
+
+
+def with_tracking_uri(tracking_uri: str) -> None:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)

@@ -1,0 +1,196 @@
+"""Train the penguin classifier with a tracked grid search, register and promote the best model.
+
+    python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick]
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import cloudpickle  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import sklearn  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score  # noqa: E402
+
+from taller_mlflow.data import read_penguins  # noqa: E402
+from taller_mlflow.errors import StageError  # noqa: E402
+from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
+from taller_mlflow.settings import Settings, get_settings  # noqa: E402
+from taller_mlflow.tracking import check_server, promote, with_tracking_uri  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    experiment_id: str
+    best_params: dict
+    cv_score: float
+    test_accuracy: float
+    test_f1_macro: float
+    model_name: str
+    model_version: str
+    model_uri: str
+    rows_used: int
+    rows_dropped: int
+    combinations: int
+    seconds: float
+
+    def summary(self) -> str:
+        params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in self.best_params.items())
+        return "\n".join(
+            [
+                f"run id          {self.run_id}",
+                f"best params     {params}",
+                f"cv accuracy     {self.cv_score:.4f}",
+                f"test accuracy   {self.test_accuracy:.4f}",
+                f"test macro F1   {self.test_f1_macro:.4f}",
+                f"model           {self.model_name} version {self.model_version} (@production)",
+                f"rows            {self.rows_used} used, {self.rows_dropped} dropped",
+                f"wall time       {self.seconds:.1f} s for {self.combinations} combinations",
+            ]
+        )
+
+
+def pip_requirements() -> list[str]:
+    """Pinned from the running environment, which constraints.txt pins, so no inference is needed."""
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+        f"cloudpickle=={cloudpickle.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+    ]
+
+
+def confusion_figure(y_true, y_pred, labels):
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=ax, colorbar=False)
+    ax.set_title("Test set")
+    fig.tight_layout()
+    return fig
+
+
+def train(settings: Settings | None = None, say=print) -> TrainResult:
+    """Run the whole chain: data → tracked grid search → registered, promoted best model."""
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    grid = QUICK_GRID if settings.quick_grid else PARAM_GRID
+
+    say(f"[1/4] reading penguins from {settings.data_url.split('@')[-1]}")
+    penguins = read_penguins(settings.data_url)
+    say(f"      {len(penguins.frame)} rows, {penguins.rows_dropped} dropped as incomplete")
+
+    say(f"[2/4] checking MLflow at {settings.mlflow_tracking_uri}")
+    client = check_server(settings.mlflow_tracking_uri)
+    with_tracking_uri(settings.mlflow_tracking_uri)
+
+    x_train, x_test, y_train, y_test = split(penguins.frame, settings.test_size, settings.seed)
+    say(f"[3/4] grid search: {grid_size(grid)} combinations x {settings.cv_folds} folds")
+    try:
+        mlflow.set_experiment(settings.experiment_name)
+        mlflow.sklearn.autolog(
+            max_tuning_runs=None,
+            log_models=False,
+            log_datasets=False,
+            log_post_training_metrics=False,
+            silent=True,
+        )
+        try:
+            with mlflow.start_run(run_name="grid_search") as run:
+                search = build_search(grid, settings.cv_folds, settings.n_jobs, settings.seed)
+                search.fit(x_train, y_train)
+                mlflow.sklearn.autolog(disable=True)
+                best = search.best_estimator_
+                y_pred = best.predict(x_test)
+                accuracy = float(accuracy_score(y_test, y_pred))
+                f1_macro = float(f1_score(y_test, y_pred, average="macro"))
+                mlflow.log_metrics({"test_accuracy": accuracy, "test_f1_macro": f1_macro})
+                mlflow.log_params(
+                    {"rows_used": len(penguins.frame), "rows_dropped": penguins.rows_dropped}
+                )
+                fig = confusion_figure(y_test, y_pred, sorted(y_train.unique()))
+                mlflow.log_figure(fig, "confusion_matrix.png")
+                plt.close(fig)
+                model_info = mlflow.sklearn.log_model(
+                    best,
+                    name="model",
+                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+                    signature=infer_signature(x_test, y_pred),
+                    input_example=x_test.head(3),
+                    pip_requirements=pip_requirements(),
+                )
+        finally:
+            mlflow.sklearn.autolog(disable=True)
+
+        say(f"[4/4] registering {settings.model_name} and pointing @{settings.model_alias} at it")
+        version = mlflow.register_model(model_info.model_uri, settings.model_name)
+        promote(client, settings.model_name, version.version, settings.model_alias)
+    except MlflowException as exc:
+        raise StageError("mlflow", f"{settings.mlflow_tracking_uri}: {exc.message}") from exc
+
+    return TrainResult(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        best_params=search.best_params_,
+        cv_score=float(search.best_score_),
+        test_accuracy=accuracy,
+        test_f1_macro=f1_macro,
+        model_name=settings.model_name,
+        model_version=str(version.version),
+        model_uri=f"models:/{settings.model_name}@{settings.model_alias}",
+        rows_used=len(penguins.frame),
+        rows_dropped=penguins.rows_dropped,
+        combinations=grid_size(grid),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--data-url", help="SQLAlchemy URL of the penguins table (env DATA_URL)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
+    parser.add_argument("--quick", action="store_true", help="2 combinations instead of 27")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+
+    overrides = {
+        "data_url": args.data_url,
+        "mlflow_tracking_uri": args.tracking_uri,
+        "quick_grid": True if args.quick else None,
+    }
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*cloudpickle format.*")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    try:
+        result = train(settings)
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
