@@ -13,6 +13,8 @@ import time
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+OWNED = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
+
 
 def main() -> int:
     endpoint = os.environ.get("S3_ENDPOINT_URL", "http://minio:9000")
@@ -28,14 +30,14 @@ def main() -> int:
             try:
                 s3.create_bucket(Bucket=bucket)
             except ClientError as exc:
-                if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                if exc.response["Error"]["Code"] not in OWNED:
                     raise
             s3.head_bucket(Bucket=bucket)
             print(f"minio-init: bucket {bucket} created at {endpoint}", flush=True)
             return 0
         except (BotoCoreError, ClientError) as exc:
             if time.monotonic() > deadline:
-                print(f"minio-init: cannot create bucket {bucket} at {endpoint}: {exc}", file=sys.stderr)
+                print(f"minio-init: cannot create {bucket} at {endpoint}: {exc}", file=sys.stderr)
                 return 1
             time.sleep(2)
 

@@ -51,7 +51,7 @@ def main() -> int:
     text = render()
     if "--check" in sys.argv[1:]:
         if not TARGET.exists() or TARGET.read_text() != text:
-            print(f"{TARGET.relative_to(ROOT)} is out of date: run python scripts/gen_app_requirements.py")
+            print("app/requirements.txt is out of date: run python scripts/gen_app_requirements.py")
             return 1
         return 0
     TARGET.write_text(text)
