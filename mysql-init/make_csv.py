@@ -63,7 +63,7 @@ def render_init_sql(csv_path: Path) -> str:
     header, body = rows[0], rows[1:]
     numeric = [c.endswith(("_mm", "_g")) for c in header]
     values = ",\n".join(
-        f"({i}, " + ", ".join(_sql_value(c, n) for c, n in zip(row, numeric)) + ")"
+        f"({i}, " + ", ".join(_sql_value(c, n) for c, n in zip(row, numeric, strict=False)) + ")"
         for i, row in enumerate(body, start=1)
     )
     return SCHEMA + f"INSERT IGNORE INTO penguins (id, {', '.join(header)}) VALUES\n{values};\n"

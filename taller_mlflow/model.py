@@ -49,5 +49,9 @@ def build_search(grid: dict, cv: int = 5, n_jobs: int = -1, seed: int = 42) -> G
 def split(frame: pd.DataFrame, test_size: float = 0.3, seed: int = 42):
     """Stratified split: X_train, X_test, y_train, y_test."""
     return train_test_split(
-        frame[FEATURES], frame[TARGET], test_size=test_size, stratify=frame[TARGET], random_state=seed
+        frame[FEATURES],
+        frame[TARGET],
+        test_size=test_size,
+        stratify=frame[TARGET],
+        random_state=seed,
     )

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     model_alias: str = "production"
 
     # Training
-    quick_grid: bool = Field(False, description="Shrink the grid to 2 combinations, for smoke runs.")
+    quick_grid: bool = Field(
+        False, description="Shrink the grid to 2 combinations, for smoke runs."
+    )
     cv_folds: int = 5
     n_jobs: int = -1
     seed: int = 42
@@ -28,6 +30,7 @@ class Settings(BaseSettings):
     # API
     api_host: str = "0.0.0.0"
     api_port: int = 8989
+    api_workers: int = 1
     model_refresh_seconds: float = Field(30.0, description="How often the API re-resolves aliases.")
     max_batch_size: int = 1000
     max_body_bytes: int = 1_000_000

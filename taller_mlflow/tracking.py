@@ -2,11 +2,11 @@
 
 import logging
 
-import mlflow
 import requests
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+import mlflow
+from mlflow import MlflowClient
 from taller_mlflow.errors import StageError
 
 log = logging.getLogger(__name__)
@@ -18,12 +18,16 @@ def check_server(tracking_uri: str, timeout: float = 5.0) -> MlflowClient:
         try:
             requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout).raise_for_status()
         except requests.RequestException as exc:
-            raise StageError("mlflow", f"tracking server {tracking_uri} unreachable: {exc}") from exc
+            raise StageError(
+                "mlflow", f"tracking server {tracking_uri} unreachable: {exc}"
+            ) from exc
     client = MlflowClient(tracking_uri)
     try:
         client.search_experiments(max_results=1)
     except MlflowException as exc:
-        raise StageError("mlflow", f"tracking server {tracking_uri} refused: {exc.message}") from exc
+        raise StageError(
+            "mlflow", f"tracking server {tracking_uri} refused: {exc.message}"
+        ) from exc
     return client
 
 

@@ -1,6 +1,6 @@
 """Train the penguin classifier with a tracked grid search, register and promote the best model.
 
-    python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick]
+python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick]
 """
 
 import argparse
@@ -17,7 +17,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import cloudpickle  # noqa: E402
-import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
@@ -26,6 +25,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score  # noqa: E402
 
+import mlflow  # noqa: E402
 from taller_mlflow.data import read_penguins  # noqa: E402
 from taller_mlflow.errors import StageError  # noqa: E402
 from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
@@ -162,7 +162,9 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--data-url", help="SQLAlchemy URL of the penguins table (env DATA_URL)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
     parser.add_argument("--quick", action="store_true", help="2 combinations instead of 27")

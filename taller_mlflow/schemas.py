@@ -1,0 +1,99 @@
+"""Request and response shapes of the API, with the validation rules for a penguin."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+EXAMPLE_PENGUIN = {
+    "island": "Torgersen",
+    "culmen_length_mm": 39.1,
+    "culmen_depth_mm": 18.7,
+    "flipper_length_mm": 181.0,
+    "body_mass_g": 3750.0,
+    "sex": "MALE",
+    "model": "modelo_penguins",
+}
+
+
+def _upper(value):
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _measure(upper: float, unit: str):
+    return Annotated[
+        float,
+        Field(gt=0, le=upper, allow_inf_nan=False, description=f"in {unit}, 0 < x <= {upper}"),
+    ]
+
+
+class Penguin(BaseModel):
+    """One penguin's measurements. `model` picks the registered model (default: modelo_penguins)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_PENGUIN]})
+
+    island: Literal["Biscoe", "Dream", "Torgersen"]
+    culmen_length_mm: _measure(100, "mm")
+    culmen_depth_mm: _measure(50, "mm")
+    flipper_length_mm: _measure(300, "mm")
+    body_mass_g: _measure(10_000, "g")
+    sex: Annotated[Literal["MALE", "FEMALE"], BeforeValidator(_upper)] = Field(
+        description="MALE or FEMALE, any case"
+    )
+    model: str | None = Field(
+        None,
+        max_length=200,
+        description="NAME (its `production` alias, else its latest version), NAME@ALIAS or NAME/VERSION",
+    )
+
+
+PredictBody = Penguin | list[Penguin]
+penguin_adapter = TypeAdapter(Penguin)
+batch_adapter = TypeAdapter(list[Penguin])
+
+
+class Prediction(BaseModel):
+    prediction: str
+    model: str
+    version: str
+    resolved_by: Literal["alias", "version", "latest"]
+    alias: str | None
+    probabilities: dict[str, float]
+    note: str | None = None
+
+
+class ModelVersionInfo(BaseModel):
+    version: str
+    aliases: list[str]
+    stage: str | None
+    created_at: str
+    run_id: str | None
+    test_accuracy: float | None
+    loaded: bool
+    inference: str | None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    aliases: dict[str, str]
+    versions: list[ModelVersionInfo]
+
+
+class ModelList(BaseModel):
+    modelos_disponibles: list[str]
+    modelos: list[ModelInfo]
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[dict] | None = None
+    available_models: list[str] | None = None
+
+
+def describe_errors(exc: ValidationError, prefix: str = "") -> list[dict]:
+    """Pydantic errors as [{"field": "island", "message": "..."}], one per problem."""
+    out = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append({"field": f"{prefix}{loc}", "message": message})
+    return out
