@@ -1,0 +1,429 @@
+"""Boot the whole Docker Compose stack and check it end to end (marker `docker`).
+
+    scripts/stack_test.sh          (make stack-test; builds the stand-in images where needed)
+    REQUIRE_DOCKER=1 pytest -m docker tests/test_stack.py -v
+
+On spare host ports (13306, 15432, 19000, 19001, 15000, 18989, 18888; STACK_TEST_PORT_PREFIX=2
+gives 23306, ...), under a project, network and container names of its own and with an env file
+of its own (random passwords), it:
+  1. runs `docker compose up -d --build --wait` for docker-compose.yaml;
+  2. checks every service is healthy, the bucket exists and MySQL holds the 344 penguins;
+  3. runs JupyterLab/mlflow_pipeline.ipynb inside the jupyter container with papermill;
+  4. from the host, calls GET /listar_modelos and POST /predict for real penguins;
+  5. checks the registered model's artifacts are in the bucket (boto3 on the published port);
+  6. runs `docker compose down` (keeping volumes) and `up` again, and checks that runs, model,
+     alias, artifacts and rows survived, and that the API still predicts;
+  7. runs `docker compose down -v` whatever happened.
+
+Images: MYSQL_IMAGE, POSTGRES_IMAGE, MINIO_IMAGE and PYTHON_IMAGE from the environment, else (as
+root, where the official images cannot be pulled) the stand-ins that STANDIN_BUILD builds
+(default ../shared/standin-images/build beside the repository; USE_STANDIN_IMAGES=0 disables).
+No Docker engine → skip, loudly; with REQUIRE_DOCKER=1 (CI) → fail.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILES = sorted(ROOT.glob("docker-compose*.yaml"))
+IMAGE_VARS = ["PYTHON_IMAGE", "MYSQL_IMAGE", "POSTGRES_IMAGE", "MINIO_IMAGE"]
+NOTEBOOK = "JupyterLab/mlflow_pipeline.ipynb"
+MODEL_NAME = "modelo_penguins"
+EXPERIMENT = "mlflow_penguins_vf"
+ALIAS = "production"
+BUCKET = "mlflows3"
+PENGUIN_ROWS = 344
+PENGUINS = [
+    (
+        {
+            "island": "Biscoe",
+            "culmen_length_mm": 50.0,
+            "culmen_depth_mm": 15.0,
+            "flipper_length_mm": 220,
+            "body_mass_g": 5500,
+            "sex": "MALE",
+        },
+        "Gentoo",
+    ),
+    (
+        {
+            "island": "Torgersen",
+            "culmen_length_mm": 39.1,
+            "culmen_depth_mm": 18.7,
+            "flipper_length_mm": 181,
+            "body_mass_g": 3750,
+            "sex": "MALE",
+        },
+        "Adelie",
+    ),
+    (
+        {
+            "island": "Dream",
+            "culmen_length_mm": 49.5,
+            "culmen_depth_mm": 19.0,
+            "flipper_length_mm": 200,
+            "body_mass_g": 3800,
+            "sex": "MALE",
+        },
+        "Chinstrap",
+    ),
+]
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
+
+
+# --- engine, images -----------------------------------------------------------------------------
+
+
+def _run(cmd, timeout=120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def _engine_problem() -> str | None:
+    if not shutil.which("docker"):
+        return "no docker CLI on PATH"
+    info = _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
+    if info.returncode != 0:
+        return f"no Docker engine reachable: {info.stderr.strip()[:300]}"
+    if _run(["docker", "compose", "version"], timeout=30).returncode != 0:
+        return "no `docker compose` (Compose v2) plugin"
+    return None
+
+
+def _standin_images() -> dict[str, str]:
+    """Build the stand-in images (and install/start the engine) when the official ones are not set."""
+    chosen = {k: os.environ[k] for k in IMAGE_VARS if os.environ.get(k)}
+    if len(chosen) == len(IMAGE_VARS) or os.environ.get("USE_STANDIN_IMAGES", "1") == "0":
+        return chosen
+    build = Path(os.environ.get("STANDIN_BUILD", ROOT.parent / "shared/standin-images/build"))
+    if not build.exists() or os.geteuid() != 0:
+        return chosen
+    out = _run([str(build)], timeout=1800)
+    if out.returncode != 0:
+        pytest.fail(f"{build} failed:\n{out.stderr[-3000:]}")
+    exported = dict(re.findall(r"^export (\w+)=(\S+)$", out.stdout, re.M))
+    return {**{k: v for k, v in exported.items() if k in IMAGE_VARS}, **chosen}
+
+
+def _require_engine() -> dict[str, str]:
+    images = _standin_images()
+    problem = _engine_problem()
+    if problem:
+        reason = f"DOCKER STACK TEST NOT RUN: {problem}"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"{reason} (REQUIRE_DOCKER=1)")
+        pytest.skip(reason)
+    return images
+
+
+# --- the stack ----------------------------------------------------------------------------------
+
+
+def _compose_vars() -> set[str]:
+    names = set()
+    for path in COMPOSE_FILES:
+        names |= set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", path.read_text()))
+    return names
+
+
+@dataclass
+class Stack:
+    project: str
+    env_file: Path
+    settings: dict[str, str]
+    env: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def compose(self, *args, timeout=600, check=True) -> subprocess.CompletedProcess:
+        cmd = ["docker", "compose", "-p", self.project, "--env-file", str(self.env_file)]
+        cmd += ["-f", str(ROOT / "docker-compose.yaml"), *args]
+        out = _run(cmd, timeout=timeout, cwd=ROOT, env=self.env)
+        if check and out.returncode != 0:
+            pytest.fail(f"{' '.join(cmd[6:])} failed ({out.returncode}):\n{out.stderr[-4000:]}")
+        return out
+
+    def timed(self, label, fn, *args, **kw):
+        start = time.monotonic()
+        try:
+            return fn(*args, **kw)
+        finally:
+            self.timings[label] = time.monotonic() - start
+
+    def port(self, var: str) -> int:
+        return int(self.settings[var])
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port('API_HOST_PORT')}"
+
+    @property
+    def mlflow(self) -> str:
+        return f"http://127.0.0.1:{self.port('MLFLOW_HOST_PORT')}"
+
+    def s3(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.port('MINIO_HOST_PORT')}",
+            aws_access_key_id=self.settings["MINIO_ROOT_USER"],
+            aws_secret_access_key=self.settings["MINIO_ROOT_PASSWORD"],
+            region_name="us-east-1",
+        )
+
+    def up(self, *extra):
+        self.compose("up", "-d", "--wait", "--wait-timeout", "600", *extra, timeout=2400)
+
+
+def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
+    prefix = os.environ.get("STACK_TEST_PORT_PREFIX", "1")
+    settings = {var: "" for var in _compose_vars()}  # empty → the compose default
+    settings.update(images)
+    settings.update(
+        {
+            "MYSQL_ROOT_PASSWORD": secrets.token_hex(8),
+            "MYSQL_DATABASE": "mydatabase",
+            "MYSQL_USER": "taller",
+            "MYSQL_PASSWORD": secrets.token_hex(8),
+            "POSTGRES_USER": "mlflow",
+            "POSTGRES_PASSWORD": secrets.token_hex(8),
+            "POSTGRES_DB": "mlflow",
+            "MINIO_ROOT_USER": "admin",
+            "MINIO_ROOT_PASSWORD": secrets.token_hex(8),
+            "MINIO_BUCKET": BUCKET,
+            "JUPYTER_TOKEN": secrets.token_hex(8),
+            "MODEL_REFRESH_SECONDS": "3",
+            "NETWORK_NAME": f"{project}_net",
+            "MYSQL_HOST_PORT": f"{prefix}3306",
+            "POSTGRES_HOST_PORT": f"{prefix}5432",
+            "MINIO_HOST_PORT": f"{prefix}9000",
+            "MINIO_CONSOLE_HOST_PORT": f"{prefix}9001",
+            "MLFLOW_HOST_PORT": f"{prefix}5000",
+            "API_HOST_PORT": f"{prefix}8989",
+            "JUPYTER_HOST_PORT": f"{prefix}8888",
+        }
+    )
+    for svc in ["MYSQL", "POSTGRES", "MINIO", "MLFLOW", "API", "JUPYTER"]:
+        settings[f"{svc}_CONTAINER_NAME"] = f"{project}_{svc.lower()}"
+    return settings
+
+
+@pytest.fixture(scope="module")
+def compose_stack(request, tmp_path_factory):
+    images = _require_engine()
+    project = f"tmlf{os.getpid()}{secrets.token_hex(2)}"
+    settings = _settings(project, images)
+    env_file = tmp_path_factory.mktemp("stack") / "stack.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(settings.items())))
+    drop = _compose_vars() | {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    stack = Stack(project, env_file, settings, env)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    failed_before = request.session.testsfailed
+    started = time.monotonic()
+    try:
+        stack.timed("up --build (first boot)", stack.up, "--build")
+        yield stack
+    finally:
+        if request.session.testsfailed > failed_before or not stack.timings.get("done"):
+            logs = stack.compose("logs", "--no-color", "--tail", "60", check=False, timeout=120)
+            ps = stack.compose("ps", "-a", check=False)
+            if reporter:
+                reporter.write_line(f"\n--- docker compose ps -a\n{ps.stdout}")
+                reporter.write_line(f"--- docker compose logs (tail)\n{logs.stdout[-20000:]}")
+        stack.timed("down -v", stack.compose, "down", "-v", "--remove-orphans", check=False)
+        stack.timings.pop("done", None)
+        total = time.monotonic() - started
+        if reporter:
+            reporter.write_line(f"\nstack test {project}: wall time {total:.0f} s")
+            for label, seconds in stack.timings.items():
+                reporter.write_line(f"  {label:<40} {seconds:7.1f} s")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _services(stack: Stack) -> dict[str, dict]:
+    out = stack.compose("ps", "-a", "--format", "json")
+    text = out.stdout.strip()
+    rows = json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines()]
+    return {row["Service"]: row for row in rows}
+
+
+def _rows(stack: Stack) -> int:
+    import pymysql
+
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=stack.port("MYSQL_HOST_PORT"),
+        user=stack.settings["MYSQL_USER"],
+        password=stack.settings["MYSQL_PASSWORD"],
+        database="mydatabase",
+    )
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM penguins")
+        return cur.fetchone()[0]
+
+
+def _mlflow_get(stack: Stack, path: str, **params) -> dict:
+    resp = requests.get(f"{stack.mlflow}/api/2.0/mlflow/{path}", params=params, timeout=30)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def _runs(stack: Stack) -> dict[str, str]:
+    exp = _mlflow_get(stack, "experiments/get-by-name", experiment_name=EXPERIMENT)
+    resp = requests.post(
+        f"{stack.mlflow}/api/2.0/mlflow/runs/search",
+        json={"experiment_ids": [exp["experiment"]["experiment_id"]], "max_results": 1000},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return {r["info"]["run_id"]: r["info"]["status"] for r in resp.json().get("runs", [])}
+
+
+def _production(stack: Stack) -> dict:
+    return _mlflow_get(stack, "registered-models/alias", name=MODEL_NAME, alias=ALIAS)[
+        "model_version"
+    ]
+
+
+def _objects(stack: Stack) -> dict[str, str]:
+    s3 = stack.s3()
+    found, token = {}, None
+    while True:
+        kw = {"Bucket": BUCKET, **({"ContinuationToken": token} if token else {})}
+        page = s3.list_objects_v2(**kw)
+        found.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])})
+        if not page.get("IsTruncated"):
+            return found
+        token = page["NextContinuationToken"]
+
+
+def _model_keys(stack: Stack, version: dict) -> list[str]:
+    """The bucket keys of the model version's artifacts (MLflow 3 logged model or run folder)."""
+    source = version["source"]
+    marker = source.split("models:/", 1)[1].split("/")[0] if source.startswith("models:/") else ""
+    marker = marker or version["run_id"]
+    return sorted(k for k in _objects(stack) if f"/{marker}/" in f"/{k}")
+
+
+def _species(body) -> str:
+    """The predicted species, whatever the response's shape."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, list):
+        return _species(body[0])
+    for key in ["species", "prediction", "predicted_species", "predictions", "label", "class"]:
+        if key in body:
+            return _species(body[key])
+    for value in body.values():
+        if isinstance(value, (dict, list, str)):
+            text = json.dumps(value)
+            for name in ["Adelie", "Chinstrap", "Gentoo"]:
+                if name in text:
+                    return name
+    raise AssertionError(f"no species in {body!r}")
+
+
+def _wait_api_ready(stack: Stack, timeout: float = 180) -> None:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = requests.get(f"{stack.api}/ready", timeout=10)
+            if last.status_code == 200:
+                return
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(2)
+    body = getattr(last, "text", last)
+    pytest.fail(f"API not ready after {timeout:.0f} s: {body}")
+
+
+def _predict_all(stack: Stack) -> None:
+    for penguin, species in PENGUINS:
+        resp = requests.post(f"{stack.api}/predict", json=penguin, timeout=30)
+        assert resp.status_code == 200, resp.text
+        assert _species(resp.json()) == species, (penguin, resp.text)
+
+
+# --- the checks, in order -----------------------------------------------------------------------
+
+
+def test_every_service_healthy_and_data_seeded(compose_stack):
+    services = _services(compose_stack)
+    for svc in ["mysql", "postgres", "minio", "mlflow", "api", "jupyter"]:
+        assert services[svc]["State"] == "running", services[svc]
+    for svc in ["mysql", "postgres", "minio", "mlflow", "api"]:
+        assert services[svc]["Health"] == "healthy", services[svc]
+    assert services["minio-init"]["State"] == "exited"
+    assert services["minio-init"]["ExitCode"] == 0
+    assert services["mysql"]["Name"] == compose_stack.settings["MYSQL_CONTAINER_NAME"]
+    assert _rows(compose_stack) == PENGUIN_ROWS
+    compose_stack.s3().head_bucket(Bucket=BUCKET)
+    assert requests.get(f"{compose_stack.api}/health", timeout=10).status_code == 200
+
+
+def test_notebook_trains_and_registers_inside_jupyter(compose_stack):
+    assert (ROOT / NOTEBOOK).exists(), f"{NOTEBOOK} is missing"
+    script = (
+        'papermill --cwd "$(dirname "$1")" "$1" /tmp/stack-test-output.ipynb'
+        ' -p tracking_uri "$MLFLOW_TRACKING_URI" -p data_url "$DATA_URL"'
+    )
+    out = compose_stack.timed(
+        "notebook (papermill in jupyter)",
+        compose_stack.compose,
+        "exec", "-T", "-e", "QUICK_GRID=true", "jupyter", "sh", "-c", script, "sh", NOTEBOOK,
+        timeout=1800,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, f"papermill failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    runs = _runs(compose_stack)
+    assert runs and "FINISHED" in runs.values(), runs
+    version = _production(compose_stack)
+    assert version["status"] == "READY" and version["run_id"] in runs
+
+
+def test_api_lists_models_and_predicts_species(compose_stack):
+    compose_stack.timed("API ready after training", _wait_api_ready, compose_stack)
+    resp = requests.get(f"{compose_stack.api}/listar_modelos", timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert MODEL_NAME in resp.text
+    _predict_all(compose_stack)
+
+
+def test_model_artifacts_are_in_the_bucket(compose_stack):
+    keys = _model_keys(compose_stack, _production(compose_stack))
+    names = {k.rsplit("/", 1)[-1] for k in keys}
+    assert "MLmodel" in names, keys
+    assert len(names - {"MLmodel"}) >= 1, keys
+
+
+def test_runs_model_artifacts_and_rows_survive_down_and_up(compose_stack):
+    stack = compose_stack
+    before = (_runs(stack), _production(stack)["version"], _objects(stack), _rows(stack))
+    stack.timed("down (volumes kept)", stack.compose, "down", timeout=300)
+    volumes = _run(
+        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}"]
+    ).stdout.split()
+    assert len(volumes) >= 3, volumes
+    stack.timed("up again (no build)", stack.up)
+    after = (_runs(stack), _production(stack)["version"], _objects(stack), _rows(stack))
+    assert after[0] == before[0], "runs changed"
+    assert after[1] == before[1], "model version changed"
+    assert after[2] == before[2], "bucket objects changed"
+    assert after[3] == before[3] == PENGUIN_ROWS
+    assert _model_keys(stack, _production(stack))
+    stack.timed("API ready after restart", _wait_api_ready, stack)
+    _predict_all(stack)
+    stack.timings["done"] = 1
