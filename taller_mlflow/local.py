@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -164,3 +166,116 @@ def api_server(
     env.update(extra_env or {})
     cmd = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
     return Server("api", cmd, f"http://127.0.0.1:{port}/health", env, log_path)
+
+
+# --- a throw-away tracking stack: moto S3 + a fresh PostgreSQL database + the MLflow server ------
+# Used by the tests (tests/conftest.py) and the benchmark (bench/run.py).
+PG_DSN = os.environ.get("TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+BUCKET = "mlflows3"
+S3_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def create_pg_database(dsn: str = PG_DSN, prefix: str = "mlflow_test") -> str:
+    import psycopg2
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return name
+
+
+def drop_pg_database(name: str, dsn: str = PG_DSN) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    conn.close()
+
+
+@dataclass
+class Stack:
+    """A real MLflow server on a fresh PostgreSQL database, with artifacts proxied to a fresh S3."""
+
+    s3: Server
+    mlflow: Server
+    s3_url: str
+    tracking_uri: str
+    pg_database: str
+    backend_store_uri: str
+    workdir: Path
+    pg_dsn: str = PG_DSN
+
+    def s3_client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.s3_url, region_name="us-east-1", **S3_KEYS)
+
+    def bucket_keys(self) -> list[str]:
+        pages = self.s3_client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+    def settings(self, data_url: str, **overrides):
+        from taller_mlflow.settings import Settings
+
+        return Settings(data_url=data_url, mlflow_tracking_uri=self.tracking_uri, **overrides)
+
+    def restart_mlflow(self) -> None:
+        self.mlflow.stop()
+        self.mlflow.start()
+
+    def close(self) -> None:
+        self.mlflow.stop()
+        self.s3.stop()
+        drop_pg_database(self.pg_database, self.pg_dsn)
+
+
+def start_stack(
+    workdir: Path,
+    extra_env: dict | None = None,
+    pg_dsn: str = PG_DSN,
+    pg_url_base: str = PG_URL_BASE,
+    db_prefix: str = "mlflow_test",
+) -> Stack:
+    import boto3
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    s3_port, mlflow_port = free_port(), free_port()
+    s3 = moto_server(s3_port, workdir / "s3.log").start()
+    s3_url = f"http://127.0.0.1:{s3_port}"
+    boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", **S3_KEYS).create_bucket(
+        Bucket=BUCKET
+    )
+    pg_database = create_pg_database(pg_dsn, db_prefix)
+    backend = f"{pg_url_base}/{pg_database}"
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": s3_url,
+        "AWS_ACCESS_KEY_ID": S3_KEYS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": S3_KEYS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **(extra_env or {}),
+    }
+    server = mlflow_server(
+        backend, f"s3://{BUCKET}", mlflow_port, workdir / "mlflow.log", extra_env=env
+    )
+    try:
+        server.start(timeout=120)
+    except Exception:
+        s3.stop()
+        drop_pg_database(pg_database, pg_dsn)
+        raise
+    return Stack(
+        s3,
+        server,
+        s3_url,
+        f"http://127.0.0.1:{mlflow_port}",
+        pg_database,
+        backend,
+        workdir,
+        pg_dsn,
+    )

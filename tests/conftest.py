@@ -4,24 +4,19 @@ import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-import psycopg2
 import pymysql
 import pytest
 
-from taller_mlflow.local import ROOT, Server, free_port, mlflow_server, moto_server
-from taller_mlflow.settings import Settings
+from taller_mlflow import local
+from taller_mlflow.local import BUCKET, ROOT, S3_KEYS, Stack  # noqa: F401 - re-exported to tests
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
 MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
 PG_DSN = os.environ.get("TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-BUCKET = "mlflows3"
-S3_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 INIT_SQL = ROOT / "mysql-init" / "init.sql"
 
 
@@ -75,84 +70,16 @@ def empty_mysql_url():
 
 
 def create_pg_database() -> str:
-    name = f"mlflow_test_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(PG_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    conn.close()
-    return name
+    return local.create_pg_database(PG_DSN)
 
 
 def drop_pg_database(name: str) -> None:
-    conn = psycopg2.connect(PG_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    conn.close()
-
-
-@dataclass
-class Stack:
-    """A real MLflow server on a fresh PostgreSQL database, with artifacts proxied to a fresh S3."""
-
-    s3: Server
-    mlflow: Server
-    s3_url: str
-    tracking_uri: str
-    pg_database: str
-    backend_store_uri: str
-    workdir: Path
-
-    def s3_client(self):
-        return boto3.client("s3", endpoint_url=self.s3_url, region_name="us-east-1", **S3_KEYS)
-
-    def bucket_keys(self) -> list[str]:
-        pages = self.s3_client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-    def settings(self, data_url: str, **overrides) -> Settings:
-        return Settings(data_url=data_url, mlflow_tracking_uri=self.tracking_uri, **overrides)
-
-    def restart_mlflow(self) -> None:
-        self.mlflow.stop()
-        self.mlflow.start()
-
-    def close(self) -> None:
-        self.mlflow.stop()
-        self.s3.stop()
-        drop_pg_database(self.pg_database)
+    local.drop_pg_database(name, PG_DSN)
 
 
 def start_stack(workdir: Path, extra_env: dict | None = None) -> Stack:
-    workdir.mkdir(parents=True, exist_ok=True)
-    s3_port, mlflow_port = free_port(), free_port()
-    s3 = moto_server(s3_port, workdir / "s3.log").start()
-    s3_url = f"http://127.0.0.1:{s3_port}"
-    boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", **S3_KEYS).create_bucket(
-        Bucket=BUCKET
-    )
-    pg_database = create_pg_database()
-    backend = f"{PG_URL_BASE}/{pg_database}"
-    env = {
-        "MLFLOW_S3_ENDPOINT_URL": s3_url,
-        "AWS_ACCESS_KEY_ID": S3_KEYS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": S3_KEYS["aws_secret_access_key"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-        **(extra_env or {}),
-    }
-    server = mlflow_server(
-        backend, f"s3://{BUCKET}", mlflow_port, workdir / "mlflow.log", extra_env=env
-    )
-    try:
-        server.start(timeout=120)
-    except Exception:
-        s3.stop()
-        drop_pg_database(pg_database)
-        raise
-    return Stack(
-        s3, server, s3_url, f"http://127.0.0.1:{mlflow_port}", pg_database, backend, workdir
-    )
+    """moto S3 + a fresh PostgreSQL database + MLflow server (taller_mlflow.local.start_stack)."""
+    return local.start_stack(workdir, extra_env, pg_dsn=PG_DSN, pg_url_base=PG_URL_BASE)
 
 
 @pytest.fixture(autouse=True, scope="session")
