@@ -42,6 +42,7 @@ class Penguin(BaseModel):
     model: str | None = Field(
         None,
         max_length=200,
+        pattern=r"^[A-Za-z0-9_.\- ]+(@[A-Za-z0-9_\-]+|/[0-9]+)?$",
         description="NAME (its `production` alias, else its latest version), NAME@ALIAS or NAME/VERSION",
     )
 

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 _REF = re.compile(r"^(?P<name>[^@/]+?)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))?$")
 
 
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND", "BAD_REQUEST")
+
+
 class ModelNotFound(LookupError):
     """No such registered model, alias or version."""
 
