@@ -231,23 +231,28 @@ def compose_stack(request, tmp_path_factory):
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     failed_before = request.session.testsfailed
     started = time.monotonic()
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def report(text: str) -> None:  # straight to the terminal, even when the test passed
+        if reporter and capture:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(text)
+
     try:
         stack.timed("up --build (first boot)", stack.up, "--build")
         yield stack
     finally:
         if request.session.testsfailed > failed_before or not stack.timings.get("done"):
-            logs = stack.compose("logs", "--no-color", "--tail", "60", check=False, timeout=120)
             ps = stack.compose("ps", "-a", check=False)
-            if reporter:
-                reporter.write_line(f"\n--- docker compose ps -a\n{ps.stdout}")
-                reporter.write_line(f"--- docker compose logs (tail)\n{logs.stdout[-20000:]}")
-        stack.timed("down -v", stack.compose, "down", "-v", "--remove-orphans", check=False)
+            logs = stack.compose("logs", "--no-color", "--tail", "60", check=False, timeout=120)
+            report(f"\n--- docker compose ps -a\n{ps.stdout}")
+            report(f"--- docker compose logs (tail)\n{logs.stdout[-20000:]}")
         stack.timings.pop("done", None)
+        stack.timed("down -v", stack.compose, "down", "-v", "--remove-orphans", check=False)
         total = time.monotonic() - started
-        if reporter:
-            reporter.write_line(f"\nstack test {project}: wall time {total:.0f} s")
-            for label, seconds in stack.timings.items():
-                reporter.write_line(f"  {label:<40} {seconds:7.1f} s")
+        lines = [f"\nstack test {project}: wall time {total:.0f} s"]
+        lines += [f"  {label:<34} {seconds:7.1f} s" for label, seconds in stack.timings.items()]
+        report("\n".join(lines))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -414,7 +419,14 @@ def test_runs_model_artifacts_and_rows_survive_down_and_up(compose_stack):
     before = (_runs(stack), _production(stack)["version"], _objects(stack), _rows(stack))
     stack.timed("down (volumes kept)", stack.compose, "down", timeout=300)
     volumes = _run(
-        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}"]
+        [
+            "docker",
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={stack.project}",
+        ]
     ).stdout.split()
     assert len(volumes) >= 3, volumes
     stack.timed("up again (no build)", stack.up)
