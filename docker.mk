@@ -4,6 +4,8 @@
 COMPOSE ?= docker compose
 NOTEBOOK ?= JupyterLab/mlflow_pipeline.ipynb
 NOTEBOOK_OUT ?= JupyterLab/output.ipynb
+# More papermill arguments, e.g. NOTEBOOK_ARGS="-p quick True" for the 2-combination grid.
+NOTEBOOK_ARGS ?=
 PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
 .PHONY: up down notebook logs stack-test
@@ -26,7 +28,7 @@ down: ## stop and remove the stack's containers (volumes, so data, are kept; add
 
 notebook: ## run $(NOTEBOOK) headless with papermill inside the jupyter container; output in $(NOTEBOOK_OUT)
 	$(COMPOSE) up -d --wait jupyter
-	$(COMPOSE) exec -T jupyter sh -c 'papermill --cwd "$$(dirname "$$1")" "$$1" /tmp/notebook-output.ipynb -p tracking_uri "$$MLFLOW_TRACKING_URI" -p data_url "$$DATA_URL"' sh $(NOTEBOOK)
+	$(COMPOSE) exec -T jupyter sh -c 'nb="$$1"; shift; papermill --cwd "$$(dirname "$$nb")" "$$nb" /tmp/notebook-output.ipynb -p tracking_uri "$$MLFLOW_TRACKING_URI" -p data_url "$$DATA_URL" "$$@"' sh $(NOTEBOOK) $(NOTEBOOK_ARGS)
 	$(COMPOSE) cp jupyter:/tmp/notebook-output.ipynb $(NOTEBOOK_OUT)
 	@echo "executed notebook: $(NOTEBOOK_OUT)"
 
