@@ -40,9 +40,11 @@ def grid_size(grid: dict) -> int:
     return size
 
 
-def build_search(grid: dict, cv: int = 5, n_jobs: int = -1, seed: int = 42) -> GridSearchCV:
+def build_search(
+    grid: dict, cv: int = 5, n_jobs: int = -1, seed: int = 42, verbose: int = 1
+) -> GridSearchCV:
     return GridSearchCV(
-        build_pipeline(seed), grid, cv=cv, scoring="accuracy", n_jobs=n_jobs, verbose=1
+        build_pipeline(seed), grid, cv=cv, scoring="accuracy", n_jobs=n_jobs, verbose=verbose
     )
 
 

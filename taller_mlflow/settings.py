@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     n_jobs: int = -1
     seed: int = 42
     test_size: float = 0.3
+    search_verbose: int = Field(1, description="GridSearchCV verbosity: 2 prints every fit")
 
     # API
     api_host: str = "0.0.0.0"

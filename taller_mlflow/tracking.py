@@ -45,3 +45,27 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = "product
 def with_tracking_uri(tracking_uri: str) -> None:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+
+
+def child_runs(tracking_uri: str, parent_run_id: str):
+    """The grid search's child runs as a table: params and CV scores, best first."""
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    runs = mlflow.search_runs(
+        experiment_ids=[parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=1000,
+    )
+    columns = {
+        "params.classifier__n_estimators": "n_estimators",
+        "params.classifier__max_depth": "max_depth",
+        "params.classifier__min_samples_split": "min_samples_split",
+        "metrics.mean_test_score": "cv_accuracy",
+        "metrics.std_test_score": "cv_std",
+        "metrics.rank_test_score": "rank",
+        "run_id": "run_id",
+    }
+    table = runs[list(columns)].rename(columns=columns)
+    return table.sort_values(["rank", "cv_accuracy"], ascending=[True, False]).reset_index(
+        drop=True
+    )

@@ -113,7 +113,9 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
         )
         try:
             with mlflow.start_run(run_name="grid_search") as run:
-                search = build_search(grid, settings.cv_folds, settings.n_jobs, settings.seed)
+                search = build_search(
+                    grid, settings.cv_folds, settings.n_jobs, settings.seed, settings.search_verbose
+                )
                 search.fit(x_train, y_train)
                 mlflow.sklearn.autolog(disable=True)
                 best = search.best_estimator_
@@ -161,6 +163,17 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
     )
 
 
+def quiet_mlflow() -> None:
+    """For command lines: our own progress lines, not MLflow's URLs, warnings and retries."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*cloudpickle format.*")
+    for name in ("mlflow", "urllib3", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -177,11 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick_grid": True if args.quick else None,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*cloudpickle format.*")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    quiet_mlflow()
     try:
         result = train(settings)
     except StageError as exc:

@@ -60,6 +60,7 @@ def test_clean_strips_carriage_returns_whitespace_and_na():
     assert not any("\r" in str(v) for v in frame.to_numpy().ravel())
 
 
+@pytest.mark.services
 def test_init_sql_loads_344_rows_without_cr_and_with_nulls_for_na_even_when_run_twice():
     with mysql_connect() as conn, conn.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS mydatabase")
@@ -83,6 +84,7 @@ def test_init_sql_loads_344_rows_without_cr_and_with_nulls_for_na_even_when_run_
             assert float(culmen) == pytest.approx(expected["culmen_length_mm"])
 
 
+@pytest.mark.services
 def test_read_penguins_from_mysql_gives_clean_typed_frame(penguins_mysql_url):
     penguins = read_penguins(penguins_mysql_url)
     assert penguins.rows_read == 344
@@ -92,6 +94,7 @@ def test_read_penguins_from_mysql_gives_clean_typed_frame(penguins_mysql_url):
     assert set(penguins.frame["sex"]) == {"MALE", "FEMALE"}
 
 
+@pytest.mark.services
 def test_read_penguins_from_sqlite_matches_mysql(tmp_path, penguins_mysql_url):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     assert load_csv_into(url) == 344
@@ -105,6 +108,7 @@ def test_read_penguins_names_the_source_when_unreachable():
     assert "127.0.0.1:1" in str(err.value) and "secret" not in str(err.value)
 
 
+@pytest.mark.services
 def test_read_penguins_rejects_an_empty_table(empty_mysql_url):
     with pytest.raises(StageError, match="is empty"):
         read_penguins(empty_mysql_url)

@@ -1,0 +1,59 @@
+# taller_mlflow: `make run` runs the whole job on this machine (no Docker); `make test` tests it.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: help install install-dev run run-quick test test-fast lint format bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.run-installed: pyproject.toml constraints.txt
+	@echo "==> creating $(VENV) and installing the package (pinned by constraints.txt)"
+	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) -e ".[api]"
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.run-installed
+	@echo "==> installing test tools"
+	$(PIP) -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.run-installed ## create .venv and install what `make run` needs
+
+install-dev: $(VENV)/.dev-installed ## also install the test, notebook and lint tools
+
+run: install ## the whole job, no Docker: SQLite data, MLflow on :5000, training, API on :8989 (Ctrl-C stops)
+	$(PY) -m taller_mlflow.embedded $(RUN_ARGS)
+
+run-quick: install ## like run, with the 2-combination grid
+	$(PY) -m taller_mlflow.embedded --quick $(RUN_ARGS)
+
+test: install-dev ## all tests: unit, real services (MariaDB, PostgreSQL, S3, MLflow, API), static, Docker stack
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install-dev ## the tests that need no service
+	$(PY) -m pytest -m "not services and not docker" $(PYTEST_ARGS)
+
+lint: install-dev ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev ## ruff format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install-dev ## benchmark: the API vs `mlflow models serve` vs in-process scikit-learn; writes bench/results/
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean: ## remove the embedded run's data (.run/)
+	rm -rf .run
+
+include docker.mk
