@@ -32,7 +32,7 @@ def fuzz(base_url: str, max_examples: int, report_dir: Path, seed: int = 2026112
         [str(exe), "run", f"{base_url}/openapi.json", "--checks", "not_a_server_error",
          "--max-examples", str(max_examples), "--seed", str(seed), "--no-shrink",
          "--report", "ndjson", "--report-dir", str(report_dir), "--request-timeout", "30"],
-        capture_output=True, text=True, timeout=1800, check=False,
+        capture_output=True, text=True, timeout=1800, check=False, cwd=report_dir,
     )  # fmt: skip
     statuses: collections.Counter = collections.Counter()
     operations, bad, server_errors = set(), [], []
