@@ -3,6 +3,7 @@
 With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR makes /metrics add up every worker.
 """
 
+import collections
 import os
 import time
 
@@ -69,8 +70,9 @@ class MetricsMiddleware:
 
 
 def observe_predictions(results: list[dict]) -> None:
-    for r in results:
-        PREDICTIONS.labels(f"{r['model']}/{r['version']}", r["prediction"]).inc()
+    counts = collections.Counter((r["model"], r["version"], r["prediction"]) for r in results)
+    for (model, version, species), n in counts.items():
+        PREDICTIONS.labels(f"{model}/{version}", species).inc(n)
 
 
 def observe_load(model) -> None:
