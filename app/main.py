@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from app.metrics import MetricsMiddleware, metrics_response, observe_load, observe_predictions
-from taller_mlflow.fastpath import compile_fast_path
+from taller_mlflow.fastpath import compile_fast_path_in_background
 from taller_mlflow.schemas import (
     EXAMPLE_PENGUIN,
     ErrorBody,
@@ -63,7 +63,7 @@ def build_registry(settings: Settings) -> ModelRegistry:
         default_model=settings.model_name,
         default_alias=settings.model_alias,
         refresh_seconds=settings.model_refresh_seconds,
-        compile_fast_path=compile_fast_path,
+        compile_fast_path=compile_fast_path_in_background,
         on_load=observe_load,
     )
 

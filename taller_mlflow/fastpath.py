@@ -14,6 +14,7 @@ the tree ensemble, whose thresholds skl2onnx adjusts for float32 comparisons.
 """
 
 import logging
+import threading
 from importlib import resources
 
 import numpy as np
@@ -177,3 +178,25 @@ def compile_fast_path(model) -> None:
     log.info(
         "%s/%s: onnxruntime fast path verified on %d penguins", model.name, model.version, len(rows)
     )
+
+
+COMPILING = "scikit-learn (fast path being compiled and verified)"
+
+
+def compile_fast_path_in_background(model) -> threading.Thread:
+    """The API's hook: serve with scikit-learn at once, switch to ONNX once it is verified.
+
+    Converting and verifying takes about a second (mostly importing skl2onnx); doing it in a
+    thread keeps it off the first prediction. Until `compile_fast_path` sets `model.fast`, the
+    model predicts with scikit-learn, and /listar_modelos says so.
+    """
+    model.fast = None
+    model.fast_status = COMPILING
+    thread = threading.Thread(
+        target=compile_fast_path,
+        args=(model,),
+        name=f"fastpath-{model.name}-{model.version}",
+        daemon=True,
+    )
+    thread.start()
+    return thread
