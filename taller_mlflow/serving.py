@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException, RestException
 import mlflow
 from mlflow import MlflowClient
 from taller_mlflow.data import FEATURES
+from taller_mlflow.tracking import request_auth
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +193,27 @@ class ModelRegistry:
         return list(self._models.values())
 
     # --- health and refresh -----------------------------------------------------------------
-    def reachable(self, timeout: float = 2.0) -> bool:
+    def _probe(self, path: str, timeout: float) -> bool:
         try:
-            return requests.get(f"{self.tracking_uri.rstrip('/')}/health", timeout=timeout).ok
+            url = f"{self.tracking_uri.rstrip('/')}{path}"
+            return requests.get(url, timeout=timeout, **request_auth()).ok
         except requests.RequestException:
             return False
+
+    def probe(self, timeout: float = 2.0) -> dict[str, bool]:
+        """What loading a new model needs, each checked with the API's own credentials.
+
+        registry_reachable: the server answers an authenticated registry query, which reads its
+        backend store (so a refused login or a down PostgreSQL count as unreachable; /health
+        checks neither). artifacts_reachable: the server lists the root of its proxied artifact
+        store (a down S3 or a missing bucket count as unreachable).
+        """
+        registry = self._probe("/api/2.0/mlflow/registered-models/search?max_results=1", timeout)
+        artifacts = registry and self._probe("/api/2.0/mlflow-artifacts/artifacts?path=", timeout)
+        return {"registry_reachable": registry, "artifacts_reachable": artifacts}
+
+    def reachable(self, timeout: float = 2.0) -> bool:
+        return all(self.probe(timeout).values())
 
     def default_loaded(self) -> bool:
         return self.cached(self.parse(None)) is not None

@@ -1,6 +1,7 @@
 """MLflow connectivity, registration and promotion."""
 
 import logging
+import os
 
 import requests
 from mlflow.exceptions import MlflowException
@@ -10,6 +11,19 @@ from mlflow import MlflowClient
 from taller_mlflow.errors import StageError
 
 log = logging.getLogger(__name__)
+
+
+def request_auth() -> dict:
+    """requests keyword arguments carrying the credentials MLflow's own client reads from the
+    environment (MLFLOW_TRACKING_USERNAME/PASSWORD, or MLFLOW_TRACKING_TOKEN), for raw HTTP calls."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user and password:
+        return {"auth": (user, password)}
+    if token:
+        return {"headers": {"Authorization": f"Bearer {token}"}}
+    return {}
 
 
 def check_server(tracking_uri: str, timeout: float = 5.0) -> MlflowClient:
