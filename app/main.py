@@ -129,18 +129,14 @@ async def health():
 
 @app.get(
     "/ready",
-    summary="Readiness: registry reachable and default model loaded",
+    summary="Readiness: registry and artifact store reachable, default model loaded",
     responses={503: {"description": "Not ready"}},
 )
 async def ready(request: Request):
     registry: ModelRegistry = request.app.state.registry
-    reachable = await run_in_threadpool(registry.reachable)
+    checks = await run_in_threadpool(registry.probe)  # registry_reachable, artifacts_reachable
     loaded = registry.default_loaded()
-    body = {
-        "ready": reachable and loaded,
-        "registry_reachable": reachable,
-        "default_model_loaded": loaded,
-    }
+    body = {"ready": all(checks.values()) and loaded, **checks, "default_model_loaded": loaded}
     return json_response(body, 200 if body["ready"] else 503)
 
 
