@@ -253,6 +253,9 @@ def test_clients_hold_no_s3_keys_and_reach_mlflow_by_service_name():
         env = services[svc]["environment"]
         assert not any(k.startswith("AWS_") or k == "MLFLOW_S3_ENDPOINT_URL" for k in env), svc
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+        # no presigned URLs straight to the store: every artifact transfer goes through MLflow
+        assert env["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == "false"
+        assert env["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "false"
     assert services["jupyter"]["environment"]["DATA_URL"].startswith("mysql+pymysql://")
     assert services["jupyter"]["environment"]["DATA_URL"].endswith("@mysql:3306/mydatabase")
     assert services["jupyter"]["environment"]["JUPYTER_TOKEN"]
