@@ -8,8 +8,15 @@
 #   MLFLOW_ALLOWED_HOSTS          Host headers to accept, e.g. localhost,127.0.0.1,mlflow,mlflow:5000
 #   MLFLOW_HOST / MLFLOW_PORT     bind address (0.0.0.0) and port (5000)
 #   MLFLOW_WORKERS                server workers (2)
-#   MLFLOW_AUTH                   true → --app-name basic-auth (MLFLOW_AUTH_CONFIG_PATH for its ini)
+#   MLFLOW_AUTH                   true → --app-name basic-auth: every request but /health needs a user
+#   MLFLOW_AUTH_ADMIN_USERNAME    the admin MLflow creates in an empty user store (admin); MLflow reads
+#   MLFLOW_AUTH_ADMIN_PASSWORD      these two itself, so no password is ever written to a file
+#   MLFLOW_AUTH_DATABASE_URI      where the users live (sqlite:///basic_auth.db in the working directory)
+#   MLFLOW_AUTH_CONFIG_PATH       a full basic_auth.ini of your own instead (then the two above are unused)
+#   MLFLOW_FLASK_SERVER_SECRET_KEY  the auth app's CSRF key (a random one per start when unset)
 #   MLFLOW_BIN                    the mlflow executable (default: `mlflow` on PATH)
+#   MLFLOW_SERVER_ENABLE_JOB_EXECUTION  false (default here): no huey job workers, which only the
+#                                 GenAI features use; saves three processes per server
 set -euo pipefail
 
 : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (e.g. postgresql+psycopg2://user:pass@host:5432/mlflow)}"
@@ -19,6 +26,7 @@ MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 MLFLOW_WORKERS="${MLFLOW_WORKERS:-2}"
 MLFLOW_ALLOWED_HOSTS="${MLFLOW_ALLOWED_HOSTS:-localhost,localhost:*,127.0.0.1,127.0.0.1:*,mlflow,mlflow:*,10.*,192.168.*}"
 MLFLOW_BIN="${MLFLOW_BIN:-mlflow}"
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 export MLFLOW_S3_ENDPOINT_URL="${MLFLOW_S3_ENDPOINT_URL:-}"
 [ -n "$MLFLOW_S3_ENDPOINT_URL" ] || unset MLFLOW_S3_ENDPOINT_URL
 
@@ -31,8 +39,28 @@ args=(server
   --workers "$MLFLOW_WORKERS"
   --allowed-hosts "$MLFLOW_ALLOWED_HOSTS")
 case "${MLFLOW_AUTH:-false}" in
-  1 | true | yes) args+=(--app-name basic-auth) ;;
+  1 | true | yes)
+    args+=(--app-name basic-auth)
+    auth_note=", basic auth"
+    if [ -z "${MLFLOW_FLASK_SERVER_SECRET_KEY:-}" ]; then
+      # One key for all workers of this start; set it to keep UI sessions valid across restarts.
+      MLFLOW_FLASK_SERVER_SECRET_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+      export MLFLOW_FLASK_SERVER_SECRET_KEY
+    fi
+    if [ -z "${MLFLOW_AUTH_CONFIG_PATH:-}" ]; then
+      # The auth app's settings from the environment; the admin password stays in the environment.
+      auth_ini="$(mktemp "${TMPDIR:-/tmp}/mlflow_basic_auth.XXXXXX")"
+      cat >"$auth_ini" <<EOF
+[mlflow]
+default_permission = READ
+database_uri = ${MLFLOW_AUTH_DATABASE_URI:-sqlite:///basic_auth.db}
+admin_username = ${MLFLOW_AUTH_ADMIN_USERNAME:-admin}
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+EOF
+      export MLFLOW_AUTH_CONFIG_PATH="$auth_ini"
+    fi
+    ;;
 esac
 
-echo "mlflow: backend ${MLFLOW_BACKEND_STORE_URI%%://*}://…, artifacts ${MLFLOW_ARTIFACTS_DESTINATION}, port ${MLFLOW_PORT}" >&2
+echo "mlflow: backend ${MLFLOW_BACKEND_STORE_URI%%://*}://…, artifacts ${MLFLOW_ARTIFACTS_DESTINATION}, port ${MLFLOW_PORT}${auth_note:-}" >&2
 exec "$MLFLOW_BIN" "${args[@]}"
