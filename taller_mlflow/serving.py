@@ -128,6 +128,8 @@ class ModelRegistry:
                 raise ModelNotFound(self._not_found_message(ref)) from exc
             raise RegistryUnavailable(f"registry error: {exc.message}") from exc
         except MlflowException as exc:
+            if exc.error_code == "INVALID_PARAMETER_VALUE":  # refused by the client: a bad name
+                raise ModelNotFound(self._not_found_message(ref)) from exc
             raise RegistryUnavailable(f"MLflow at {self.tracking_uri} unreachable") from exc
 
     def _not_found_message(self, ref: ModelRef) -> str:

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 
 import requests
 from mlflow.exceptions import MlflowException
@@ -54,6 +55,57 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = "product
     except MlflowException as exc:  # stages may disappear in a later MLflow
         log.warning("could not set stage Production on %s/%s: %s", name, version, exc.message)
     client.set_registered_model_alias(name, alias, version)
+
+
+# Error codes worth another try: the server or its backend store (PostgreSQL) was briefly away.
+TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
+
+
+def _wait_ready(client: MlflowClient, name: str, version: str, timeout: float = 300.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        mv = client.get_model_version(name, version)
+        if mv.status == "READY":
+            return mv
+        if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+            client.delete_model_version(name, version)  # never leave a half-registered version
+            raise MlflowException(f"version {name}/{version} ended {mv.status}: deleted it")
+        time.sleep(1)
+
+
+def register_and_promote(
+    client: MlflowClient,
+    model_uri: str,
+    run_id: str,
+    name: str,
+    alias: str = "production",
+    attempts: int = 5,
+    backoff: float = 3.0,
+):
+    """Register the run's model and point `alias` at it; safe to retry after a transient error.
+
+    Each attempt reuses a version an earlier attempt created for the same run (no duplicates),
+    waits until that version is READY, and only then moves the alias, so the alias never points
+    at a missing or unfinished version. Returns the ModelVersion.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+            if existing:
+                version = max(existing, key=lambda v: int(v.version))
+            else:
+                version = mlflow.register_model(model_uri, name)
+            version = _wait_ready(client, name, str(version.version))
+            promote(client, name, str(version.version), alias)
+            if str(client.get_model_version_by_alias(name, alias).version) != str(version.version):
+                raise MlflowException(f"alias {alias} did not move to {version.version}")
+            return version
+        except MlflowException as exc:
+            if exc.error_code not in TRANSIENT_CODES or attempt == attempts:
+                raise
+            log.warning("registration attempt %d failed (%s); retrying", attempt, exc.message)
+            time.sleep(backoff * attempt)
+    raise AssertionError("unreachable")
 
 
 def with_tracking_uri(tracking_uri: str) -> None:

@@ -30,7 +30,11 @@ from taller_mlflow.data import read_penguins  # noqa: E402
 from taller_mlflow.errors import StageError  # noqa: E402
 from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
 from taller_mlflow.settings import Settings, get_settings  # noqa: E402
-from taller_mlflow.tracking import check_server, promote, with_tracking_uri  # noqa: E402
+from taller_mlflow.tracking import (  # noqa: E402
+    check_server,
+    register_and_promote,
+    with_tracking_uri,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +145,9 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
             mlflow.sklearn.autolog(disable=True)
 
         say(f"[4/4] registering {settings.model_name} and pointing @{settings.model_alias} at it")
-        version = mlflow.register_model(model_info.model_uri, settings.model_name)
-        promote(client, settings.model_name, version.version, settings.model_alias)
+        version = register_and_promote(
+            client, model_info.model_uri, run.info.run_id, settings.model_name, settings.model_alias
+        )
     except MlflowException as exc:
         raise StageError("mlflow", f"{settings.mlflow_tracking_uri}: {exc.message}") from exc
 

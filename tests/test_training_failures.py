@@ -21,7 +21,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def registered_versions(tracking_uri: str) -> int:
-    return len(MlflowClient(tracking_uri).search_model_versions("name='modelo_penguins'"))
+    return len(
+        MlflowClient(tracking_uri, registry_uri=tracking_uri).search_model_versions(
+            "name='modelo_penguins'"
+        )
+    )
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
