@@ -21,7 +21,7 @@ from taller_mlflow.errors import StageError
 from taller_mlflow.local import ROOT, api_server, mlflow_server, port_is_free
 from taller_mlflow.schemas import EXAMPLE_PENGUIN
 from taller_mlflow.settings import Settings
-from taller_mlflow.train import quiet_mlflow, train
+from taller_mlflow.train import quiet_mlflow, release_workers, train
 
 
 def curl_examples(api: str) -> str:
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             search_verbose=2,
         )
         result = train(settings, say=lambda line: print("      " + line.strip()))
+        release_workers()
         print("      " + result.summary().replace("\n", "\n      "))
 
         print(f"[4/5] starting the API on {api_url}")

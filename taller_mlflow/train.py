@@ -179,6 +179,14 @@ def quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def release_workers() -> None:
+    """Stop joblib's idle worker processes, which would otherwise outlive a command line by
+    minutes, holding its stdout open (so `cmd | tee`, or a caller reading its output, hangs)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -201,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     except StageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        release_workers()
     if args.json:
         print(json.dumps(asdict(result)))
     else:
