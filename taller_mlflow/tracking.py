@@ -36,7 +36,8 @@ def check_server(tracking_uri: str, timeout: float = 5.0) -> MlflowClient:
             raise StageError(
                 "mlflow", f"tracking server {tracking_uri} unreachable: {exc}"
             ) from exc
-    client = MlflowClient(tracking_uri)
+    # The registry too: else it follows mlflow.set_registry_uri(), maybe another server's.
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     try:
         client.search_experiments(max_results=1)
     except MlflowException as exc:
