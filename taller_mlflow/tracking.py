@@ -4,6 +4,7 @@ import logging
 import os
 import time
 
+import pandas as pd
 import requests
 from mlflow.exceptions import MlflowException
 
@@ -114,25 +115,27 @@ def with_tracking_uri(tracking_uri: str) -> None:
     mlflow.set_registry_uri(tracking_uri)
 
 
-def child_runs(tracking_uri: str, parent_run_id: str):
+def child_runs(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
     """The grid search's child runs as a table: params and CV scores, best first."""
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     parent = client.get_run(parent_run_id)
-    runs = mlflow.search_runs(
-        experiment_ids=[parent.info.experiment_id],
+    runs = client.search_runs(
+        [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
         max_results=1000,
     )
-    columns = {
-        "params.classifier__n_estimators": "n_estimators",
-        "params.classifier__max_depth": "max_depth",
-        "params.classifier__min_samples_split": "min_samples_split",
-        "metrics.mean_test_score": "cv_accuracy",
-        "metrics.std_test_score": "cv_std",
-        "metrics.rank_test_score": "rank",
-        "run_id": "run_id",
-    }
-    table = runs[list(columns)].rename(columns=columns)
+    table = pd.DataFrame(
+        {
+            "n_estimators": int(r.data.params["classifier__n_estimators"]),
+            "max_depth": int(r.data.params["classifier__max_depth"]),
+            "min_samples_split": int(r.data.params["classifier__min_samples_split"]),
+            "cv_accuracy": r.data.metrics.get("mean_test_score"),
+            "cv_std": r.data.metrics.get("std_test_score"),
+            "rank": r.data.metrics.get("rank_test_score"),
+            "run_id": r.info.run_id,
+        }
+        for r in runs
+    )
     return table.sort_values(["rank", "cv_accuracy"], ascending=[True, False]).reset_index(
         drop=True
     )

@@ -97,3 +97,17 @@ def stack(tmp_path):
     s = start_stack(tmp_path / "stack")
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_uri_leaks_between_tests():
+    """mlflow.set_tracking_uri()/set_registry_uri() export env vars that child processes inherit;
+    a later test's subprocess must not talk to an earlier test's (stopped) server."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")
+    saved = {k: os.environ.get(k) for k in keys}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
