@@ -162,7 +162,9 @@ def api_server(
     port: int, tracking_uri: str, log_path=None, workers: int = 1, extra_env=None
 ) -> Server:
     env = without_s3_credentials()
-    env.update(MLFLOW_TRACKING_URI=tracking_uri, API_PORT=str(port), API_WORKERS=str(workers))
+    # The registry too: mlflow.set_registry_uri() in this process exports MLFLOW_REGISTRY_URI.
+    env.update(MLFLOW_TRACKING_URI=tracking_uri, MLFLOW_REGISTRY_URI=tracking_uri)
+    env.update(API_PORT=str(port), API_WORKERS=str(workers))
     env.update(extra_env or {})
     cmd = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
     return Server("api", cmd, f"http://127.0.0.1:{port}/health", env, log_path)
