@@ -84,12 +84,11 @@ def cpu_model() -> str:
 
 def versions() -> dict:
     import fastapi
+    import mlflow
     import onnxruntime
     import skl2onnx
     import sklearn
     import uvicorn
-
-    import mlflow
 
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     return {
@@ -655,9 +654,9 @@ def main() -> int:
         api.stop()
 
         # (c) in-process scikit-learn, same version
+        import mlflow
         import pandas as pd
 
-        import mlflow
         from taller_mlflow.data import FEATURES
 
         say(f"(c) loading {uri} in this process")

@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import mlflow
 import numpy as np
 import pandas as pd
 import requests
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 
-import mlflow
-from mlflow import MlflowClient
 from taller_mlflow.data import FEATURES
 from taller_mlflow.tracking import request_auth
 

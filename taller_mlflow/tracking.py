@@ -4,12 +4,12 @@ import logging
 import os
 import time
 
+import mlflow
 import pandas as pd
 import requests
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-import mlflow
-from mlflow import MlflowClient
 from taller_mlflow.errors import StageError
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import cloudpickle  # noqa: E402
+import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
@@ -25,7 +26,6 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score  # noqa: E402
 
-import mlflow  # noqa: E402
 from taller_mlflow.data import read_penguins  # noqa: E402
 from taller_mlflow.errors import StageError  # noqa: E402
 from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402

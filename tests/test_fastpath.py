@@ -7,6 +7,7 @@ import logging
 import time
 
 import httpx
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,6 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-import mlflow
 from taller_mlflow.data import CATEGORICAL, CSV_PATH, FEATURES, NUMERIC, TARGET, clean, read_csv
 from taller_mlflow.fastpath import (
     COMPILING,

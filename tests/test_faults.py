@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
-
 import mlflow
+import pytest
 from mlflow import MlflowClient
+
 from taller_mlflow.local import api_server, free_port
 from taller_mlflow.tracking import register_and_promote
 from taller_mlflow.train import train

@@ -9,12 +9,18 @@ from taller_mlflow.local import ROOT
 pytestmark = pytest.mark.services
 
 
-def test_notebook_runs_headless_and_registers_a_production_version(stack, penguins_mysql_url, tmp_path):
+def test_notebook_runs_headless_and_registers_a_production_version(
+    stack, penguins_mysql_url, tmp_path
+):
     output = tmp_path / "out.ipynb"
     papermill.execute_notebook(
         str(ROOT / "JupyterLab" / "mlflow_pipeline.ipynb"),
         str(output),
-        parameters={"tracking_uri": stack.tracking_uri, "data_url": penguins_mysql_url, "quick": True},
+        parameters={
+            "tracking_uri": stack.tracking_uri,
+            "data_url": penguins_mysql_url,
+            "quick": True,
+        },
         kernel_name="python3",
         cwd=str(tmp_path),
         progress_bar=False,

@@ -6,8 +6,8 @@ import sys
 import textwrap
 
 import pytest
-
 from mlflow import MlflowClient
+
 from taller_mlflow.data import read_penguins
 from taller_mlflow.local import without_s3_credentials
 from taller_mlflow.model import split

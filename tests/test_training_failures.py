@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from mlflow import MlflowClient
+
 from taller_mlflow.local import free_port
 
 pytestmark = pytest.mark.services
