@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -82,6 +83,17 @@ def pip_requirements() -> list[str]:
     ]
 
 
+def warm_requirement_checks() -> None:
+    """log_model checks the pinned requirements against what is installed, building a map of
+    every installed package first (about 1 s). Build it during the grid search instead."""
+    try:
+        from mlflow.utils import requirements_utils
+
+        requirements_utils._init_packages_to_modules_map()
+    except Exception:  # a private helper of MLflow's: without it, log_model just pays later
+        log.debug("could not pre-build MLflow's package map", exc_info=True)
+
+
 def confusion_figure(y_true, y_pred, labels):
     fig, ax = plt.subplots(figsize=(5, 4))
     ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=ax, colorbar=False)
@@ -120,7 +132,10 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
                 search = build_search(
                     grid, settings.cv_folds, settings.n_jobs, settings.seed, settings.search_verbose
                 )
+                warm = threading.Thread(target=warm_requirement_checks, daemon=True)
+                warm.start()  # runs while the fits run in joblib's worker processes
                 search.fit(x_train, y_train)
+                warm.join()
                 mlflow.sklearn.autolog(disable=True)
                 best = search.best_estimator_
                 y_pred = best.predict(x_test)
