@@ -199,7 +199,7 @@ def time_training(stack, data_url: str, repeats: int, quick: bool) -> dict:
         say(f"  plain {plain_s[-1]:.2f}s, tracked {tracked_s[-1]:.2f}s")
     from mlflow import MlflowClient
 
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     runs = client.search_runs([result["experiment_id"]], max_results=1000)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result["run_id"]]
     return {
@@ -661,6 +661,7 @@ def main() -> int:
 
         say(f"(c) loading {uri} in this process")
         mlflow.set_tracking_uri(stack.tracking_uri)
+        mlflow.set_registry_uri(stack.tracking_uri)
         sk_model = mlflow.sklearn.load_model(uri)
         frames = {
             "single": (pd.DataFrame([rows[0]], columns=FEATURES), 1),

@@ -99,15 +99,27 @@ def stack(tmp_path):
     s.close()
 
 
-@pytest.fixture(autouse=True)
-def _no_mlflow_uri_leaks_between_tests():
-    """mlflow.set_tracking_uri()/set_registry_uri() export env vars that child processes inherit;
-    a later test's subprocess must not talk to an earlier test's (stopped) server."""
-    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")
-    saved = {k: os.environ.get(k) for k in keys}
-    yield
-    for key, value in saved.items():
+MLFLOW_PROCESS_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_RUN_ID",
+)
+_BASELINE_ENV = {k: os.environ.get(k) for k in MLFLOW_PROCESS_ENV}
+
+
+def _reset_mlflow_env() -> None:
+    for key, value in _BASELINE_ENV.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_uri_leaks_between_tests():
+    """mlflow.set_tracking_uri()/set_registry_uri() export env vars that child processes inherit;
+    no test, nor a subprocess it starts, may talk to an earlier test's (stopped) server."""
+    _reset_mlflow_env()
+    yield
+    _reset_mlflow_env()

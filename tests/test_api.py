@@ -54,10 +54,11 @@ def env(tmp_path_factory, penguins_mysql_url):
     quiet = lambda _: None  # noqa: E731
     first = train(stack.settings(penguins_mysql_url, quick_grid=True), say=quiet)
     second = train(stack.settings(penguins_mysql_url), say=quiet)
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     client.set_registered_model_alias("modelo_penguins", "challenger", first.model_version)
     source = client.get_model_version("modelo_penguins", first.model_version).source
     mlflow.set_tracking_uri(stack.tracking_uri)
+    mlflow.set_registry_uri(stack.tracking_uri)
     mlflow.register_model(source, "modelo_sin_alias")
     port = free_port()
     api = api_server(
@@ -91,6 +92,7 @@ def test_listing_shows_modelo_penguins_with_production_alias(env):
 def test_single_and_batch_predictions_equal_the_registered_models_predict(env, penguins_mysql_url):
     stack, _, http, _, second = env
     mlflow.set_tracking_uri(stack.tracking_uri)
+    mlflow.set_registry_uri(stack.tracking_uri)
     model = mlflow.sklearn.load_model(f"models:/modelo_penguins/{second.model_version}")
     frame = read_penguins(penguins_mysql_url).frame
     rows = frame[FEATURES].head(40)
@@ -150,7 +152,7 @@ def test_model_without_production_alias_falls_back_to_latest_and_says_so(env):
 
 def test_moving_the_alias_is_served_without_restart(env):
     stack, api, http, first, second = env
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     pid = api.proc.pid
     client.set_registered_model_alias("modelo_penguins", "production", first.model_version)
     try:

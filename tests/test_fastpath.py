@@ -167,6 +167,8 @@ def test_listar_modelos_shows_which_inference_each_loaded_version_uses(tmp_path)
     api = None
     try:
         mlflow.set_tracking_uri(stack.tracking_uri)
+        mlflow.set_registry_uri(stack.tracking_uri)
+        mlflow.set_experiment("fastpath")  # not an experiment id left over from another test
         for name, sk_model in (("fast_ok", production_like()), ("fast_ko", unconvertible())):
             with mlflow.start_run():
                 mlflow.sklearn.log_model(

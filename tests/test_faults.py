@@ -66,6 +66,7 @@ def env(tmp_path_factory, penguins_mysql_url):
     client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     source = client.get_model_version("modelo_penguins", result.model_version).source
     mlflow.set_tracking_uri(stack.tracking_uri)
+    mlflow.set_registry_uri(stack.tracking_uri)
     spare = mlflow.register_model(source, "modelo_penguins").version  # never loaded by the API
     port = free_port()
     api = api_server(
@@ -273,6 +274,7 @@ def test_postgresql_restarted_during_training_leaves_no_half_registered_version(
 
     client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     mlflow.set_tracking_uri(stack.tracking_uri)
+    mlflow.set_registry_uri(stack.tracking_uri)
     assert wait_for(lambda: _answers(client), 60), "MLflow never answered after the restarts"
     versions = client.search_model_versions("name='modelo_penguins'")
     for v in versions:  # every registered version is complete: READY, with loadable artifacts

@@ -25,7 +25,7 @@ def test_notebook_runs_headless_and_registers_a_production_version(
         cwd=str(tmp_path),
         progress_bar=False,
     )
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     version = client.get_model_version_by_alias("modelo_penguins", "production")
     assert version.version == "1" and version.current_stage == "Production"
     run = client.get_run(version.run_id)

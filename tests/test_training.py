@@ -27,7 +27,7 @@ def trained(tmp_path_factory, penguins_mysql_url):
 
 def test_training_logs_one_parent_and_exactly_27_child_runs(trained):
     stack, result = trained
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     runs = client.search_runs([result.experiment_id], max_results=1000)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.run_id]
@@ -52,7 +52,7 @@ def test_training_logs_one_parent_and_exactly_27_child_runs(trained):
 
 def test_best_estimator_is_registered_and_promoted_to_production(trained):
     stack, result = trained
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     version = client.get_model_version_by_alias("modelo_penguins", "production")
     assert version.version == result.model_version
     assert version.current_stage == "Production"
@@ -114,7 +114,7 @@ def test_second_training_adds_a_version_and_moves_the_alias(trained, penguins_my
     stack, first = trained
     second = train(stack.settings(penguins_mysql_url, quick_grid=True), say=lambda _: None)
     assert int(second.model_version) == int(first.model_version) + 1
-    client = MlflowClient(stack.tracking_uri)
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
     assert client.get_model_version_by_alias("modelo_penguins", "production").version == (
         second.model_version
     )
