@@ -171,7 +171,7 @@ print("BENCH_JSON " + json.dumps(out), flush=True)
 
 
 def train_child(kind: str, data_url: str, tracking_uri: str, quick: bool) -> dict:
-    """One training in a fresh process (as `make train` runs it); imports are not timed."""
+    """One training in a fresh process (as the training CLI runs it); imports are not timed."""
     env = local.without_s3_credentials()
     proc = subprocess.run(
         [sys.executable, "-c", TRAIN_CHILD, kind, data_url, tracking_uri, "1" if quick else "0"],
@@ -693,7 +693,7 @@ def main() -> int:
         "The API is measured on `/predict` with validation, model resolution, metrics and the "
         "full JSON response (class + probabilities) for every row.",
         f"Training: plain and tracked alternate {len(res['training']['plain_seconds'])} times, each "
-        "in a fresh Python process with its imports untimed (as `make train` runs); the fastest "
+        "in a fresh Python process with its imports untimed (as the training CLI runs); the fastest "
         "run of each is compared (noise from other work only adds time). Tracked = taller_mlflow.train.train() (data read, "
         "autolog child runs, test metrics, confusion matrix, log_model, register, promote); plain = "
         "data read + the same GridSearchCV + predicting the test split.",
