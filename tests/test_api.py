@@ -1,7 +1,6 @@
 """The API over HTTP, against a real MLflow server on PostgreSQL and S3."""
 
 import math
-import time
 
 import httpx
 import mlflow
@@ -14,36 +13,9 @@ from taller_mlflow.local import api_server, free_port
 from taller_mlflow.model import split
 from taller_mlflow.train import train
 from tests.conftest import start_stack
+from tests.support import ADELIE, GENTOO, wait_for
 
 pytestmark = pytest.mark.services
-
-ADELIE = {
-    "island": "Torgersen",
-    "culmen_length_mm": 39.1,
-    "culmen_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "sex": "MALE",
-}
-GENTOO = {
-    "island": "Biscoe",
-    "culmen_length_mm": 50.0,
-    "culmen_depth_mm": 15.0,
-    "flipper_length_mm": 220,
-    "body_mass_g": 5500,
-    "sex": "female",
-}
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5):
-    """Poll until predicate() is truthy; returns its value (bounded, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

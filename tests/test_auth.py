@@ -9,7 +9,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -17,28 +16,11 @@ import requests
 
 from taller_mlflow.local import api_server, free_port, without_s3_credentials
 from tests.conftest import start_stack
+from tests.support import ADELIE, wait_for
 
 pytestmark = pytest.mark.services
 
 ADMIN = "admin"
-ADELIE = {
-    "island": "Torgersen",
-    "culmen_length_mm": 39.1,
-    "culmen_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "sex": "MALE",
-}
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

@@ -28,29 +28,11 @@ from taller_mlflow.local import api_server, free_port
 from taller_mlflow.tracking import register_and_promote
 from taller_mlflow.train import train
 from tests.conftest import BUCKET, start_stack
+from tests.support import ADELIE, wait_for
 
 pytestmark = pytest.mark.services
 
-ADELIE = {
-    "island": "Torgersen",
-    "culmen_length_mm": 39.1,
-    "culmen_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "sex": "MALE",
-}
 FUZZ_CASES = 1000  # at least this many generated cases
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5):
-    """Poll until predicate() is truthy (bounded wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def quiet(_):
