@@ -235,16 +235,8 @@ def tree_rss_mib(pid: int) -> tuple[float, int]:
 
 def start_timed(server: local.Server, url: str, body: bytes, timeout: float = 180) -> float:
     """Start the server and return seconds from spawn to its first 200 on `url` with `body`."""
-    out = server.log_path.open("ab") if server.log_path else subprocess.DEVNULL
     started = time.perf_counter()
-    server.proc = subprocess.Popen(
-        server.cmd,
-        env=server.env,
-        cwd=server.cwd,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server.spawn()
     headers = {"Content-Type": "application/json"}
     while time.perf_counter() - started < timeout:
         if server.proc.poll() is not None:

@@ -69,7 +69,8 @@ class Server:
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> "Server":
+    def spawn(self) -> subprocess.Popen:
+        """Start the process in its own session, logging to log_path; do not wait."""
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             self.cmd,
@@ -79,6 +80,10 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return self.proc
+
+    def start(self, timeout: float = 90.0) -> "Server":
+        self.spawn()
         self.wait_healthy(timeout)
         return self
 
