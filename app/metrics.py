@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and latency by endpoint and model, predictions by class, load time.
+"""Prometheus metrics: requests and latency by route and model, predictions by class, model loads,
+load failures, and the health of the background refresher.
 
 With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR makes /metrics add up every worker.
 """
@@ -31,19 +32,20 @@ MODEL_LOAD = Histogram(
     ["model", "version"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
-KNOWN_PATHS = {
-    "/predict",
-    "/listar_modelos",
-    "/health",
-    "/ready",
-    "/metrics",
-    "/docs",
-    "/openapi.json",
-}
+LOAD_FAILURES = Counter(
+    "api_model_load_failures_total", "Failed loads of a model version", ["model", "version"]
+)
+REFRESH_ERRORS = Counter("api_model_refresh_errors_total", "Alias refreshes that raised")
+REFRESHER_RESTARTS = Counter(
+    "api_model_refresher_restarts_total", "Times the refresher thread died and was restarted"
+)
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: cheap enough for the prediction hot path."""
+    """Pure ASGI middleware: cheap enough for the prediction hot path.
+
+    The endpoint label is the matched route's template (Starlette's router leaves the route in
+    the scope), so every route is counted by name and unmatched paths fall into "other"."""
 
     def __init__(self, app):
         self.app = app
@@ -63,7 +65,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "other"
             model = scope.get("state", {}).get("model", "")
             REQUESTS.labels(path, scope["method"], str(status), model).inc()
             LATENCY.labels(path, model).observe(time.perf_counter() - started)
@@ -75,8 +78,14 @@ def observe_predictions(results: list[dict]) -> None:
         PREDICTIONS.labels(f"{model}/{version}", species).inc(n)
 
 
-def observe_load(model) -> None:
-    MODEL_LOAD.labels(model.name, model.version).observe(model.load_seconds)
+def registry_hooks() -> dict:
+    """The ModelRegistry's callbacks, counted here."""
+    return {
+        "on_load": lambda m: MODEL_LOAD.labels(m.name, m.version).observe(m.load_seconds),
+        "on_failure": lambda f: LOAD_FAILURES.labels(f.name, f.version).inc(),
+        "on_error": lambda _exc: REFRESH_ERRORS.inc(),
+        "on_restart": REFRESHER_RESTARTS.inc,
+    }
 
 
 def metrics_response() -> Response:

@@ -62,6 +62,15 @@ class Prediction(BaseModel):
     note: str | None = None
 
 
+class LoadError(BaseModel):
+    """Why the API could not load this version, and when it tries again."""
+
+    reason: str
+    failed_at: str
+    attempts: int
+    retry_in_seconds: float
+
+
 class ModelVersionInfo(BaseModel):
     version: str
     aliases: list[str]
@@ -71,11 +80,17 @@ class ModelVersionInfo(BaseModel):
     test_accuracy: float | None
     loaded: bool
     inference: str | None
+    load_error: LoadError | None = None
 
 
 class ModelInfo(BaseModel):
     name: str
     aliases: dict[str, str]
+    serving: dict[str, str] = Field(
+        default_factory=dict,
+        description="alias -> version this API serves; lags `aliases` while a new version "
+        "fails to load",
+    )
     versions: list[ModelVersionInfo]
 
 

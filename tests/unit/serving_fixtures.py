@@ -1,0 +1,52 @@
+"""Fixtures for the in-process tests: the real serving core over a fake MLflow client and loader."""
+
+import pytest
+
+from taller_mlflow.serving.build import build_registry
+from taller_mlflow.settings import Settings
+from tests.unit.fakes import FakeLoader, FakeMlflowClient
+
+
+def unit_settings(**overrides) -> Settings:
+    values = {
+        "mlflow_tracking_uri": "http://fake-mlflow:5000",
+        "model_refresh_seconds": 0.05,
+        "model_load_retry_seconds": 0.2,
+        "model_load_retry_max_seconds": 1.0,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def client() -> FakeMlflowClient:
+    """modelo_penguins v1, v2 with @production on v2."""
+    fake = FakeMlflowClient()
+    fake.add_version("modelo_penguins")
+    fake.set_alias("modelo_penguins", "production", fake.add_version("modelo_penguins"))
+    return fake
+
+
+@pytest.fixture
+def loader() -> FakeLoader:
+    return FakeLoader()
+
+
+@pytest.fixture
+def make_registry(client, loader):
+    made = []
+
+    def make(settings: Settings | None = None, probe=None, hooks=None):
+        registry = build_registry(
+            settings or unit_settings(),
+            client=client,
+            loader=loader,
+            probe=probe or (lambda: {"registry_reachable": True, "artifacts_reachable": True}),
+            hooks=hooks,
+        )
+        made.append(registry)
+        return registry
+
+    yield make
+    for registry in made:
+        registry.stop()
