@@ -1,4 +1,8 @@
-"""python -m app [--host H] [--port P] [--workers N]: run the API with uvicorn."""
+"""python -m app [--host H] [--port P] [--workers N]: run the API with uvicorn.
+
+Host, port and workers come from the settings (environment or .env); a flag overrides its
+setting. The API image runs exactly this, so the settings hold in a container too.
+"""
 
 import argparse
 import os
@@ -6,23 +10,39 @@ import tempfile
 
 import uvicorn
 
-from taller_mlflow.settings import get_settings
+from taller_mlflow.settings import env_name, get_settings, help_text
+
+APP = "app.main:app"  # an import string: uvicorn imports it in each worker process
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description=__doc__,
+        epilog=help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", help=f"interface to listen on (setting {env_name('api_host')})")
+    parser.add_argument("--port", type=int, help=f"port (setting {env_name('api_port')})")
+    parser.add_argument(
+        "--workers", type=int, help=f"worker processes (setting {env_name('api_workers')})"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     settings = get_settings()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default=settings.api_host)
-    parser.add_argument("--port", type=int, default=settings.api_port)
-    parser.add_argument("--workers", type=int, default=settings.api_workers)
-    args = parser.parse_args()
-    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    workers = settings.api_workers if args.workers is None else args.workers
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker counts its own requests: prometheus_client's multiprocess mode adds them up
+        # from this directory, which the workers inherit through the environment.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="api-metrics-")
     uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        APP,
+        host=settings.api_host if args.host is None else args.host,
+        port=settings.api_port if args.port is None else args.port,
+        workers=workers,
         log_level="info",
         access_log=False,
     )

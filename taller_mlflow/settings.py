@@ -1,42 +1,125 @@
-"""Typed settings, read from the environment or a `.env` file."""
+"""Typed settings, read from the environment or a `.env` file.
 
+Generic names carry the prefix TALLER_ (TALLER_SEED, TALLER_API_PORT, ...) so they cannot collide
+with another program's variables. The names the workshop's users already set keep their plain
+names: MLFLOW_TRACKING_URI, DATA_URL, EXPERIMENT_NAME, MODEL_NAME, MODEL_ALIAS and
+MODEL_REFRESH_SECONDS (`.env` files, compose files and scripts in the wild use them).
+
+    python -m taller_mlflow.settings --env-example   # every setting with its default, for .env
+"""
+
+import sys
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PREFIX = "TALLER_"
+
+
+def plain(default, env: str, description: str):
+    """A field read from the unprefixed variable `env`."""
+    return Field(default, validation_alias=env, description=description)
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    data_url: str = Field(
-        "sqlite:///data/penguins.db",
-        description="SQLAlchemy URL of the database holding table `penguins`.",
+    # validate_by_name: code passes fields by attribute name, e.g. Settings(data_url=...).
+    model_config = SettingsConfigDict(
+        env_file=".env", env_prefix=PREFIX, extra="ignore", validate_by_name=True
     )
-    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
-    experiment_name: str = "mlflow_penguins_vf"
-    model_name: str = "modelo_penguins"
-    model_alias: str = "production"
+
+    data_url: str = plain(
+        "sqlite:///data/penguins.db",
+        "DATA_URL",
+        "SQLAlchemy URL of the database holding table `penguins`.",
+    )
+    mlflow_tracking_uri: str = plain(
+        "http://127.0.0.1:5000",
+        "MLFLOW_TRACKING_URI",
+        "MLflow tracking and registry server, for training, the notebook and the API.",
+    )
+    experiment_name: str = plain(
+        "mlflow_penguins_vf", "EXPERIMENT_NAME", "MLflow experiment the training runs go to."
+    )
+    model_name: str = plain(
+        "modelo_penguins",
+        "MODEL_NAME",
+        "Registered model that training creates and the API serves.",
+    )
+    model_alias: str = plain(
+        "production", "MODEL_ALIAS", "Alias training points at its version and the API serves."
+    )
 
     # Training
     quick_grid: bool = Field(
         False, description="Shrink the grid to 2 combinations, for smoke runs."
     )
-    cv_folds: int = 5
-    n_jobs: int = -1
-    seed: int = 42
-    test_size: float = 0.3
-    search_verbose: int = Field(1, description="GridSearchCV verbosity: 2 prints every fit")
+    cv_folds: int = Field(5, description="Cross-validation folds of the grid search.")
+    n_jobs: int = Field(-1, description="Parallel fits of the grid search; -1 uses every core.")
+    seed: int = Field(42, description="Random seed of the split and the forest.")
+    test_size: float = Field(0.3, description="Share of rows held out for the test metrics.")
+    search_verbose: int = Field(1, description="GridSearchCV verbosity: 2 prints every fit.")
+    registration_timeout_seconds: float = Field(
+        120.0, description="Budget for registering and promoting a version, retries included."
+    )
 
     # API
-    api_host: str = "0.0.0.0"
-    api_port: int = 8989
-    api_workers: int = 1
-    model_refresh_seconds: float = Field(30.0, description="How often the API re-resolves aliases.")
-    max_batch_size: int = 1000
-    max_body_bytes: int = 1_000_000
+    api_host: str = Field("0.0.0.0", description="Interface `python -m app` listens on.")
+    api_port: int = Field(8989, description="Port `python -m app` listens on.")
+    api_workers: int = Field(1, description="Worker processes of `python -m app`.")
+    model_refresh_seconds: float = plain(
+        30.0, "MODEL_REFRESH_SECONDS", "How often the API re-resolves aliases."
+    )
+    model_load_retry_seconds: float = Field(
+        15.0, description="Wait before retrying a version that failed to load; doubles each time."
+    )
+    model_load_retry_max_seconds: float = Field(
+        600.0, description="Longest wait between retries of a version that failed to load."
+    )
+    mlflow_request_timeout_seconds: float = Field(
+        10.0, description="Timeout of each API request to MLflow, in seconds (rounded up to whole)."
+    )
+    mlflow_request_max_retries: int = Field(
+        1, description="Retries of a failed request the API makes to MLflow (no backoff)."
+    )
+    max_batch_size: int = Field(1000, description="Most penguins one /predict request may carry.")
+    max_body_bytes: int = Field(1_000_000, description="Largest /predict body, in bytes.")
+
+
+def env_name(field: str) -> str:
+    """The environment variable (and `.env` key) that sets `field`."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else PREFIX + field.upper()
+
+
+def env_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def documented() -> list[tuple[str, str, str, str]]:
+    """(attribute, env name, default as it is written in .env, description) of every setting."""
+    return [
+        (name, env_name(name), env_value(info.default), info.description or "")
+        for name, info in Settings.model_fields.items()
+    ]
+
+
+def env_example() -> str:
+    """Every setting as a commented `.env` entry: description, then `# NAME=default`."""
+    return "".join(f"# {doc}\n# {env}={default}\n" for _, env, default, doc in documented())
+
+
+def help_text() -> str:
+    """Every setting, its variable, default and description: for command lines' --help."""
+    lines = ["settings, as VARIABLE=default (set them in the environment or .env; a flag wins):"]
+    lines += [f"  {env}={default}\n      {doc}" for _, env, default, doc in documented()]
+    return "\n".join(lines)
 
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+if __name__ == "__main__":
+    sys.stdout.write(env_example() if "--env-example" in sys.argv[1:] else help_text() + "\n")

@@ -3,12 +3,22 @@
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
 import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_STATE
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    wait_exponential,
+    wait_fixed,
+)
 
 from taller_mlflow.errors import StageError
 
@@ -61,18 +71,77 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = "product
 
 # Error codes worth another try: the server or its backend store (PostgreSQL) was briefly away.
 TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
+REGISTRATION_TIMEOUT = 120.0  # the default of Settings.registration_timeout_seconds
+POLL_SECONDS = 1.0
 
 
-def _wait_ready(client: MlflowClient, name: str, version: str, timeout: float = 300.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        mv = client.get_model_version(name, version)
-        if mv.status == "READY":
-            return mv
-        if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
-            client.delete_model_version(name, version)  # never leave a half-registered version
-            raise MlflowException(f"version {name}/{version} ended {mv.status}: deleted it")
-        time.sleep(1)
+class RegistrationFailed(MlflowException):
+    """A version that will not become usable. Its own error code (not INTERNAL_ERROR), so it is
+    never mistaken for a transient failure and retried."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_STATE)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, MlflowException) and exc.error_code in TRANSIENT_CODES
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One deadline shared by every attempt and every wait, on an injectable clock and sleep."""
+
+    deadline: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def retrying(self, **kwargs) -> Retrying:
+        return Retrying(stop=self.spent, sleep=self.sleep, **kwargs)
+
+    def spent(self, state) -> bool:
+        """tenacity stop: give up when the next sleep would end past the deadline."""
+        return self.clock() + state.upcoming_sleep > self.deadline
+
+
+def register_model(model_uri: str, name: str):
+    # MLflow would itself wait up to 300 s for READY: that wait belongs to our budget instead.
+    return mlflow.register_model(model_uri, name, await_registration_for=0)
+
+
+def _wait_ready(client, name: str, version: str, budget: Budget):
+    """The version once READY; else (FAILED_REGISTRATION, or still pending at the deadline) it is
+    deleted, never left half-registered, and RegistrationFailed is raised."""
+    poll = budget.retrying(
+        retry=retry_if_result(lambda mv: mv.status not in ("READY", "FAILED_REGISTRATION")),
+        wait=wait_fixed(POLL_SECONDS),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    mv = poll(client.get_model_version, name, version)
+    if mv.status == "READY":
+        return mv
+    client.delete_model_version(name, version)
+    raise RegistrationFailed(f"version {name}/{version} is {mv.status}, not READY: deleted it")
+
+
+def version_number(version) -> int:
+    return int(version.version)
+
+
+def _tag_and_promote(client, name: str, version: str, alias: str, tags: dict) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    promote(client, name, version, alias)
+    if str(client.get_model_version_by_alias(name, alias).version) != version:
+        raise RegistrationFailed(f"alias {alias} did not move to {version}")
+
+
+def _log_retry(state) -> None:
+    log.warning(
+        "registration attempt %d failed (%s); retrying in %.0f s",
+        state.attempt_number,
+        state.outcome.exception(),
+        state.upcoming_sleep,
+    )
 
 
 def register_and_promote(
@@ -81,38 +150,36 @@ def register_and_promote(
     run_id: str,
     name: str,
     alias: str = "production",
-    attempts: int = 5,
-    backoff: float = 3.0,
+    *,
+    tags: dict | None = None,
+    timeout: float = REGISTRATION_TIMEOUT,
+    register: Callable = register_model,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ):
-    """Register the run's model and point `alias` at it; safe to retry after a transient error.
+    """Register the run's model, tag it, and point `alias` at it once READY. Returns the version.
 
-    Each attempt reuses a version an earlier attempt created for the same run (no duplicates),
-    waits until that version is READY, and only then moves the alias, so the alias never points
-    at a missing or unfinished version. Returns the ModelVersion.
+    Transient errors (the server or its database briefly away) are retried; anything else is
+    raised at once. Every attempt and every wait share one budget of `timeout` seconds. The alias
+    only ever points at a READY version, and is read back to check that it moved.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-            if existing:
-                version = max(existing, key=lambda v: int(v.version))
-            else:
-                version = mlflow.register_model(model_uri, name)
-            version = _wait_ready(client, name, str(version.version))
-            promote(client, name, str(version.version), alias)
-            if str(client.get_model_version_by_alias(name, alias).version) != str(version.version):
-                raise MlflowException(f"alias {alias} did not move to {version.version}")
-            return version
-        except MlflowException as exc:
-            if exc.error_code not in TRANSIENT_CODES or attempt == attempts:
-                raise
-            log.warning("registration attempt %d failed (%s); retrying", attempt, exc.message)
-            time.sleep(backoff * attempt)
-    raise AssertionError("unreachable")
+    budget = Budget(clock() + timeout, clock, sleep)
 
+    def attempt():
+        # A version an earlier attempt created for this run is reused: no duplicates.
+        existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+        version = max(existing, key=version_number) if existing else register(model_uri, name)
+        version = _wait_ready(client, name, str(version.version), budget)
+        _tag_and_promote(client, name, str(version.version), alias, tags or {})
+        return version
 
-def with_tracking_uri(tracking_uri: str) -> None:
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    retrying = budget.retrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential(multiplier=3, max=30),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    return retrying(attempt)
 
 
 def child_runs(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:

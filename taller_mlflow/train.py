@@ -29,13 +29,10 @@ from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score  # 
 
 from taller_mlflow.data import read_penguins  # noqa: E402
 from taller_mlflow.errors import StageError  # noqa: E402
+from taller_mlflow.mlflow_config import configure_mlflow  # noqa: E402
 from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
-from taller_mlflow.settings import Settings, get_settings  # noqa: E402
-from taller_mlflow.tracking import (  # noqa: E402
-    check_server,
-    register_and_promote,
-    with_tracking_uri,
-)
+from taller_mlflow.settings import Settings, get_settings, help_text  # noqa: E402
+from taller_mlflow.tracking import check_server, register_and_promote  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +46,7 @@ class TrainResult:
     test_accuracy: float
     test_f1_macro: float
     model_name: str
+    model_alias: str
     model_version: str
     model_uri: str
     rows_used: int
@@ -65,7 +63,7 @@ class TrainResult:
                 f"cv accuracy     {self.cv_score:.4f}",
                 f"test accuracy   {self.test_accuracy:.4f}",
                 f"test macro F1   {self.test_f1_macro:.4f}",
-                f"model           {self.model_name} version {self.model_version} (@production)",
+                f"model           {self.model_name} version {self.model_version} (@{self.model_alias})",
                 f"rows            {self.rows_used} used, {self.rows_dropped} dropped",
                 f"wall time       {self.seconds:.1f} s for {self.combinations} combinations",
             ]
@@ -114,7 +112,7 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
 
     say(f"[2/4] checking MLflow at {settings.mlflow_tracking_uri}")
     client = check_server(settings.mlflow_tracking_uri)
-    with_tracking_uri(settings.mlflow_tracking_uri)
+    configure_mlflow(settings)
 
     x_train, x_test, y_train, y_test = split(penguins.frame, settings.test_size, settings.seed)
     say(f"[3/4] grid search: {grid_size(grid)} combinations x {settings.cv_folds} folds")
@@ -161,7 +159,14 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
 
         say(f"[4/4] registering {settings.model_name} and pointing @{settings.model_alias} at it")
         version = register_and_promote(
-            client, model_info.model_uri, run.info.run_id, settings.model_name, settings.model_alias
+            client,
+            model_info.model_uri,
+            run.info.run_id,
+            settings.model_name,
+            settings.model_alias,
+            # The API lists each version's accuracy from this tag: no get_run per version.
+            tags={"test_accuracy": accuracy},
+            timeout=settings.registration_timeout_seconds,
         )
     except MlflowException as exc:
         raise StageError("mlflow", f"{settings.mlflow_tracking_uri}: {exc.message}") from exc
@@ -174,6 +179,7 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
         test_accuracy=accuracy,
         test_f1_macro=f1_macro,
         model_name=settings.model_name,
+        model_alias=settings.model_alias,
         model_version=str(version.version),
         model_uri=f"models:/{settings.model_name}@{settings.model_alias}",
         rows_used=len(penguins.frame),
@@ -204,7 +210,7 @@ def release_workers() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, epilog=help_text(), formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--data-url", help="SQLAlchemy URL of the penguins table (env DATA_URL)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
