@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run run-quick test test-fast lint format bench clean
+.PHONY: help install install-dev run run-quick test test-fast test-static lint format bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -36,11 +36,14 @@ run: install ## the whole job, no Docker: SQLite data, MLflow on :5000, training
 run-quick: install ## like run, with the 2-combination grid
 	$(PY) -m taller_mlflow.embedded --quick $(RUN_ARGS)
 
-test: install-dev ## all tests: unit, real services (MariaDB, PostgreSQL, S3, MLflow, API), static, Docker stack
+test: install-dev ## all tests: unit, static, real services (MariaDB, PostgreSQL, S3, MLflow, API), Docker stack
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install-dev ## the tests that need no service
-	$(PY) -m pytest -m "not services and not docker" $(PYTEST_ARGS)
+test-fast: install-dev ## tests/unit only: in-process, no service, no Docker
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-static: install-dev ## tests/static: compose config, hadolint, systemd-analyze, ruff, secrets
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m static tests/static $(PYTEST_ARGS)
 
 lint: install-dev ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -51,7 +54,8 @@ format: install-dev ## ruff format and autofix
 	$(VENV)/bin/ruff check --fix .
 
 bench: install-dev ## benchmark: the API vs `mlflow models serve` vs in-process scikit-learn; writes bench/results/
-	$(PY) bench/run.py $(BENCH_ARGS)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean: ## remove the embedded run's data (.run/)
 	rm -rf .run

@@ -35,5 +35,5 @@ notebook: ## run $(NOTEBOOK) headless with papermill inside the jupyter containe
 logs: ## follow the logs of every service (last 100 lines each)
 	$(COMPOSE) logs -f --tail=100
 
-stack-test: ## boot the whole stack on spare ports, train, predict, down/up, check persistence (tests/test_stack.py)
+stack-test: ## boot the whole stack on spare ports, train, predict, down/up, check persistence (tests/stack/test_stack.py)
 	scripts/stack_test.sh

@@ -2,6 +2,8 @@
 
 import logging
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +18,8 @@ TARGET = "species"
 CATEGORICAL = ["island", "sex"]
 NUMERIC = ["culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"]
 FEATURES = CATEGORICAL + NUMERIC
-CSV_PATH = Path(__file__).resolve().parent.parent / "mysql-init" / "penguins_size.csv"
+# The one copy of the data, shipped inside the package (mysql-init/ links to it for the workshop).
+CSV_NAME = "penguins_size.csv"
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,20 @@ def read_penguins(data_url: str) -> Penguins:
     return penguins
 
 
-def read_csv(path: Path = CSV_PATH) -> pd.DataFrame:
-    """The CSV as shipped, with 'NA' kept as missing."""
-    return pd.read_csv(path, na_values=["NA"], keep_default_na=False)
+def packaged_csv() -> Traversable:
+    """The Palmer CSV shipped as package data (taller_mlflow/penguins_size.csv)."""
+    return resources.files("taller_mlflow").joinpath(CSV_NAME)
 
 
-def load_csv_into(data_url: str, path: Path = CSV_PATH) -> int:
-    """Create table `penguins` at `data_url` from the CSV (replacing it). Returns rows written."""
-    frame = read_csv(path)
+def read_csv() -> pd.DataFrame:
+    """The packaged CSV as shipped, with 'NA' kept as missing."""
+    with packaged_csv().open("rb") as fh:
+        return pd.read_csv(fh, na_values=["NA"], keep_default_na=False)
+
+
+def load_csv_into(data_url: str) -> int:
+    """Create table `penguins` at `data_url` from the packaged CSV (replacing it); rows written."""
+    frame = read_csv()
     frame.insert(0, "id", range(1, len(frame) + 1))
     url = sa.engine.make_url(data_url)
     if url.get_backend_name() == "sqlite" and url.database:

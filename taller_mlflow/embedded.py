@@ -16,10 +16,10 @@ from pathlib import Path
 
 import requests
 
-from taller_mlflow.data import CSV_PATH, load_csv_into
+from taller_mlflow.data import CSV_NAME, load_csv_into
 from taller_mlflow.errors import StageError
-from taller_mlflow.local import ROOT, api_server, mlflow_server, port_is_free
 from taller_mlflow.schemas import EXAMPLE_PENGUIN
+from taller_mlflow.servers import ROOT, api_server, mlflow_server, port_is_free
 from taller_mlflow.settings import Settings
 from taller_mlflow.train import quiet_mlflow, release_workers, train
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     try:
-        print(f"[1/5] loading {CSV_PATH.relative_to(ROOT)} into SQLite ({workdir / 'penguins.db'})")
+        print(f"[1/5] loading taller_mlflow/{CSV_NAME} into SQLite ({workdir / 'penguins.db'})")
         print(f"      {load_csv_into(data_url)} rows")
 
         print(

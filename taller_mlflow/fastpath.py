@@ -15,17 +15,15 @@ the tree ensemble, whose thresholds skl2onnx adjusts for float32 comparisons.
 
 import logging
 import threading
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, clean
+from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, clean, read_csv
 
 log = logging.getLogger(__name__)
 
 PROBA_ATOL = 1e-5  # onnxruntime sums the trees' leaf probabilities in float32
-VERIFY_CSV = "penguins_size.csv"
 ONNX_OPSETS = {"": 17, "ai.onnx.ml": 3}
 
 
@@ -40,8 +38,7 @@ def verification_rows() -> list[dict]:
     as FEMALE (the API requires a sex); the 2 rows with no measurements at all cannot be sent to
     the API and are skipped. 351 rows in all.
     """
-    with resources.files("taller_mlflow").joinpath(VERIFY_CSV).open("rb") as fh:
-        raw = pd.read_csv(fh, na_values=["NA"], keep_default_na=False)
+    raw = read_csv()
     complete = clean(raw).frame
     rows = complete[FEATURES].to_dict("records")
     measured = raw.dropna(subset=NUMERIC)

@@ -1,85 +1,36 @@
-"""Fixtures that start real services: MariaDB/MySQL data, PostgreSQL + S3 (moto) + MLflow server."""
+"""Every test: the kind marker its folder gives it, and a clean client environment.
+
+tests/unit         no service, in-process                       (no marker)
+tests/static       config and lint checks with their tools      static
+tests/integration  real MariaDB, PostgreSQL, S3, MLflow, API     services
+tests/stack        the Docker Compose stack                      docker
+"""
 
 import os
-import shutil
-import subprocess
-import uuid
 from pathlib import Path
 
-import pymysql
 import pytest
 
-from taller_mlflow import local
-from taller_mlflow.local import BUCKET, ROOT, S3_KEYS, Stack  # noqa: F401 - re-exported to tests
-
-MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
-MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
-MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
-PG_DSN = os.environ.get("TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-INIT_SQL = ROOT / "mysql-init" / "init.sql"
+TESTS = Path(__file__).resolve().parent
+KIND_MARKERS = {"unit": None, "static": "static", "integration": "services", "stack": "docker"}
 
 
-def mysql_client() -> str:
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    if not client:
-        pytest.fail("no mysql/mariadb client on PATH (.ci/run installs mariadb-client)")
-    return client
-
-
-def run_sql_file(path: Path, database: str | None = None) -> None:
-    cmd = [mysql_client(), "-h", MYSQL_HOST, "-P", str(MYSQL_PORT), "-u", MYSQL_USER]
-    if database:
-        cmd.append(database)
-    with path.open("rb") as fh:
-        subprocess.run(cmd, stdin=fh, check=True, capture_output=True, timeout=60)
-
-
-def mysql_connect(database: str | None = None):
-    return pymysql.connect(
-        host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=database, autocommit=True
-    )
-
-
-def mysql_url(database: str) -> str:
-    return f"mysql+pymysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{database}"
-
-
-@pytest.fixture(scope="session")
-def penguins_mysql_url() -> str:
-    """A fresh `mydatabase` loaded by init.sql through the command-line client."""
-    with mysql_connect() as conn, conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS mydatabase")
-    run_sql_file(INIT_SQL)
-    return mysql_url("mydatabase")
-
-
-@pytest.fixture
-def empty_mysql_url():
-    name = f"empty_{uuid.uuid4().hex[:8]}"
-    with mysql_connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-        cur.execute(
-            f"CREATE TABLE {name}.penguins (id INT PRIMARY KEY, species VARCHAR(16), island VARCHAR(16),"
-            " culmen_length_mm DOUBLE, culmen_depth_mm DOUBLE, flipper_length_mm DOUBLE,"
-            " body_mass_g DOUBLE, sex VARCHAR(8))"
+def _kind(item: pytest.Item) -> str:
+    relative = Path(str(item.path)).resolve().relative_to(TESTS)
+    kind = relative.parts[0]
+    if kind not in KIND_MARKERS or len(relative.parts) < 2:
+        raise pytest.UsageError(
+            f"{item.nodeid}: tests live in one of tests/{{{','.join(KIND_MARKERS)}}}/"
         )
-    yield mysql_url(name)
-    with mysql_connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE {name}")
+    return kind
 
 
-def create_pg_database() -> str:
-    return local.create_pg_database(PG_DSN)
-
-
-def drop_pg_database(name: str) -> None:
-    local.drop_pg_database(name, PG_DSN)
-
-
-def start_stack(workdir: Path, extra_env: dict | None = None) -> Stack:
-    """moto S3 + a fresh PostgreSQL database + MLflow server (taller_mlflow.local.start_stack)."""
-    return local.start_stack(workdir, extra_env, pg_dsn=PG_DSN, pg_url_base=PG_URL_BASE)
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = KIND_MARKERS[_kind(item)]
+        if marker:
+            item.add_marker(marker)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -90,13 +41,6 @@ def _clients_hold_no_s3_credentials():
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     yield
     os.environ.update(saved)
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = start_stack(tmp_path / "stack")
-    yield s
-    s.close()
 
 
 MLFLOW_PROCESS_ENV = (

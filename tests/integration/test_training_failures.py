@@ -3,12 +3,9 @@
 import subprocess
 import sys
 
-import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.local import free_port
-
-pytestmark = pytest.mark.services
+from taller_mlflow.servers import free_port
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -1,12 +1,9 @@
 """The notebook runs headless (papermill) against real services and registers a version."""
 
 import papermill
-import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.local import ROOT
-
-pytestmark = pytest.mark.services
+from taller_mlflow.servers import ROOT
 
 
 def test_notebook_runs_headless_and_registers_a_production_version(

@@ -1,21 +1,20 @@
 """Bad input and faults, with real processes: a trained MLflow server (PostgreSQL + moto S3) and the
-API on top of it, then the fuzzer, a restart of the MLflow server on the same stores, an S3 outage
-and a PostgreSQL restart in the middle of training.
+API on top of it, then the fuzzer, a restart of the MLflow server on the same stores and an S3
+outage.
 
 Covered elsewhere, not repeated here:
-- MLflow server stopped while the API serves: tests/test_api.py
+- PostgreSQL restarted in the middle of training: tests/integration/test_faults_postgresql.py;
+- MLflow server stopped while the API serves: tests/integration/test_api.py
   (test_mlflow_outage_keeps_cached_predictions_and_turns_ready_false);
-- MySQL unreachable, or an empty table, during training: tests/test_training_failures.py;
-- init.sql run twice still gives 344 rows: tests/test_data.py;
-- batch larger than the cap gives 413: tests/test_api.py (test_oversized_batch_is_refused_with_413).
+- MySQL unreachable, or an empty table, during training:
+  tests/integration/test_training_failures.py;
+- init.sql run twice still gives 344 rows: tests/integration/test_data_mysql.py;
+- batch larger than the cap gives 413: tests/integration/test_api.py
+  (test_oversized_batch_is_refused_with_413).
 """
 
-import os
 import re
-import shutil
 import signal
-import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -24,13 +23,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.local import api_server, free_port
-from taller_mlflow.tracking import register_and_promote
+from taller_mlflow.servers import api_server, free_port
 from taller_mlflow.train import train
-from tests.conftest import BUCKET, start_stack
 from tests.support import ADELIE, wait_for
-
-pytestmark = pytest.mark.services
+from tests.support.services import BUCKET, start_stack
 
 FUZZ_CASES = 1000  # at least this many generated cases
 
@@ -66,7 +62,7 @@ def env(tmp_path_factory, penguins_mysql_url):
 
 
 def test_fuzzing_1000_cases_gets_no_server_error_and_every_4xx_has_a_message(env, tmp_path):
-    from tests.fuzz import fuzz
+    from tests.support.fuzz import fuzz
 
     _, api, http, _, _ = env
     # max_examples bounds hypothesis's examples per operation and phase, not the requests sent:
@@ -180,125 +176,3 @@ def test_s3_killed_keeps_cached_predictions_turns_ready_false_and_recovers(env):
     recovered = http.post("/predict", json={**ADELIE, "model": f"modelo_penguins/{spare}"})
     assert recovered.status_code == 200 and recovered.json()["version"] == spare
     assert api.running  # no restart of the API
-
-
-# --- PostgreSQL restarted while training runs -----------------------------------------------------
-
-
-def pg_cluster() -> tuple[str, str] | None:
-    etc = Path("/etc/postgresql")
-    if not shutil.which("pg_ctlcluster") or not etc.is_dir():
-        return None
-    versions = sorted(p.name for p in etc.iterdir() if (p / "main").is_dir())
-    return (versions[-1], "main") if versions else None
-
-
-def pg_ctl(cluster: tuple[str, str], action: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", "--mode", "fast", *cluster, action],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-@pytest.mark.skipif(
-    os.environ.get("TEST_PG_RESTART", "1") == "0", reason="TEST_PG_RESTART=0: shared PostgreSQL"
-)
-def test_postgresql_restarted_during_training_leaves_no_half_registered_version(
-    stack, penguins_mysql_url
-):
-    """Restart the backend store twice while training runs in a thread: once during the grid
-    search (runs and metrics being logged), once around registration and promotion, which start
-    with PostgreSQL stopped and meet it again 5 s later.
-
-    This restarts the machine's shared PostgreSQL: other test processes using it at the same time
-    see a few seconds of errors. TEST_PG_RESTART=0 skips it."""
-    cluster = pg_cluster()
-    if cluster is None:
-        pytest.skip("no local PostgreSQL cluster managed by pg_ctlcluster")
-    restarts: list[threading.Thread] = []
-
-    def in_background(*steps) -> None:
-        def go():
-            for step in steps:
-                step()
-
-        thread = threading.Thread(target=go, daemon=True)
-        restarts.append(thread)
-        thread.start()
-
-    def say(line: str) -> None:
-        if line.startswith("[3/4]"):  # the grid search and its run logging start now
-            in_background(lambda: time.sleep(1.0), lambda: pg_ctl(cluster, "restart"))
-        elif line.startswith("[4/4]"):  # register_model, then the alias: down before they start
-            pg_ctl(cluster, "stop")
-            in_background(lambda: time.sleep(5.0), lambda: pg_ctl(cluster, "start"))
-
-    outcome: dict = {}
-
-    def run():
-        try:
-            outcome["result"] = train(stack.settings(penguins_mysql_url, quick_grid=True), say=say)
-        except Exception as exc:  # noqa: BLE001 - judged below
-            outcome["error"] = exc
-
-    trainer = threading.Thread(target=run)
-    trainer.start()
-    trainer.join(600)
-    for thread in restarts:
-        thread.join(120)
-    assert not trainer.is_alive(), "training hung"
-    assert len(restarts) == 2, f"PostgreSQL restarted {len(restarts)} times, wanted 2"
-    server_log = stack.mlflow.log_path.read_text(errors="replace")
-    backend_errors = server_log.count("psycopg2.OperationalError")
-    assert backend_errors, "the MLflow server never saw PostgreSQL go away: no fault injected"
-
-    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
-    mlflow.set_tracking_uri(stack.tracking_uri)
-    mlflow.set_registry_uri(stack.tracking_uri)
-    assert wait_for(lambda: _answers(client), 60), "MLflow never answered after the restarts"
-    versions = client.search_model_versions("name='modelo_penguins'")
-    for v in versions:  # every registered version is complete: READY, with loadable artifacts
-        assert v.status == "READY", (v.version, v.status)
-        assert mlflow.sklearn.load_model(f"models:/modelo_penguins/{v.version}") is not None
-    if "result" in outcome:
-        result = outcome["result"]
-        print(
-            f"\ntraining survived 2 PostgreSQL restarts ({backend_errors} backend errors in the"
-            f" server log): version {result.model_version}"
-        )
-        assert [v.version for v in versions] == [result.model_version]
-        production = client.get_model_version_by_alias("modelo_penguins", "production")
-        assert production.version == result.model_version
-        assert production.run_id == result.run_id
-        run = client.get_run(result.run_id)  # the run itself is complete too
-        assert run.info.status == "FINISHED"
-        assert run.data.metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
-        children = client.search_runs(
-            [result.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
-        )
-        assert len(children) == result.combinations
-        # a retried registration reuses the run's version: no duplicate, alias unchanged
-        again = register_and_promote(
-            client, f"runs:/{result.run_id}/model", result.run_id, "modelo_penguins"
-        )
-        assert str(again.version) == result.model_version
-        assert len(client.search_model_versions("name='modelo_penguins'")) == 1
-    else:
-        error = outcome["error"]
-        print(f"\ntraining failed cleanly after PostgreSQL restarts: {error}")
-        from taller_mlflow.errors import StageError
-
-        assert isinstance(error, StageError) and "mlflow" in str(error), repr(error)
-        # nothing promoted to a version that is missing or broken
-        aliases = client.get_registered_model("modelo_penguins").aliases if versions else {}
-        assert set(aliases.values()) <= {v.version for v in versions}
-
-
-def _answers(client: MlflowClient) -> bool:
-    try:
-        client.search_registered_models(max_results=1)
-        return True
-    except Exception:  # noqa: BLE001 - polling
-        return False

@@ -1,4 +1,6 @@
-"""The API over HTTP, against a real MLflow server on PostgreSQL and S3."""
+"""The API over HTTP, against a real MLflow server on PostgreSQL and S3.
+
+The fuzzer's run against this API is in tests/integration/test_faults.py."""
 
 import math
 
@@ -9,13 +11,11 @@ from mlflow import MlflowClient
 from sklearn.metrics import accuracy_score
 
 from taller_mlflow.data import FEATURES, read_penguins
-from taller_mlflow.local import api_server, free_port
 from taller_mlflow.model import split
+from taller_mlflow.servers import api_server, free_port
 from taller_mlflow.train import train
-from tests.conftest import start_stack
 from tests.support import ADELIE, GENTOO, wait_for
-
-pytestmark = pytest.mark.services
+from tests.support.services import start_stack
 
 
 @pytest.fixture(scope="module")
@@ -241,16 +241,3 @@ def test_docs_show_a_real_penguin_example(env):
     example = body["examples"]["one penguin"]["value"]
     assert example["island"] == "Torgersen" and example["body_mass_g"] == 3750
     assert http.get("/docs").status_code == 200
-
-
-def test_fuzzed_requests_never_get_a_server_error(env, tmp_path):
-    from tests.fuzz import fuzz
-
-    _, api, http, _, _ = env
-    report = fuzz(str(http.base_url).rstrip("/"), max_examples=80, report_dir=tmp_path)
-    assert report.cases >= 200, report.statuses
-    assert report.server_errors == 0, (report.statuses, report.server_error_requests[:5])
-    assert -1 not in report.statuses, "requests that got no response"
-    assert report.four_xx_without_message == []
-    paths = {path for _, path in report.operations}
-    assert {p.split("/", 1)[-1] for p in paths} >= {"predict", "listar_modelos", "ready", "health"}

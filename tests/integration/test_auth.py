@@ -14,18 +14,19 @@ import httpx
 import pytest
 import requests
 
-from taller_mlflow.local import api_server, free_port, without_s3_credentials
-from tests.conftest import start_stack
+from taller_mlflow.servers import api_server, free_port, without_s3_credentials
 from tests.support import ADELIE, wait_for
-
-pytestmark = pytest.mark.services
+from tests.support.services import start_stack
 
 ADMIN = "admin"
 
 
 @pytest.fixture(scope="module")
 def auth(tmp_path_factory):
-    pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth]")
+    try:
+        import flask_wtf  # noqa: F401 - MLflow's basic-auth app imports it at start
+    except ImportError:
+        pytest.fail("MLflow's basic-auth app needs Flask-WTF: pip install 'mlflow[auth]'")
     workdir = tmp_path_factory.mktemp("auth")
     password = secrets.token_urlsafe(12)
     stack = start_stack(

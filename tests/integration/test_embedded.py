@@ -3,11 +3,7 @@
 import subprocess
 import sys
 
-import pytest
-
-from taller_mlflow.local import free_port
-
-pytestmark = pytest.mark.services
+from taller_mlflow.servers import free_port
 
 
 def run_embedded(workdir) -> subprocess.CompletedProcess:

@@ -9,12 +9,10 @@ import pytest
 from mlflow import MlflowClient
 
 from taller_mlflow.data import read_penguins
-from taller_mlflow.local import without_s3_credentials
 from taller_mlflow.model import split
+from taller_mlflow.servers import without_s3_credentials
 from taller_mlflow.train import train
-from tests.conftest import BUCKET, start_stack
-
-pytestmark = pytest.mark.services
+from tests.support.services import BUCKET, start_stack
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
 """Secrets: no default password in any tracked file but .env.example and the docs; none in code,
 none in the images' build context; client containers get no S3 keys; JupyterLab needs a token.
 
-The compose model's own checks (api/jupyter environment, password literals in compose files) live
-in tests/test_static.py; here the same promises are checked over the whole repository.
+These are the only copies of the S3-key and password checks; the compose model's other settings
+are checked in tests/static/test_compose.py.
 """
 
-import os
+import json
 import re
 import shutil
 import subprocess
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV_EXAMPLE = ROOT / ".env.example"
+from taller_mlflow.servers import ROOT
+from tests.support.compose import ENV_EXAMPLE, compose, env_example, write_env
+
+THIS_FILE = Path(__file__).resolve().relative_to(ROOT).as_posix()
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN")
 # `KEY=value` lines, commented-out ones included (e.g. the opt-in MLflow auth credentials).
 ASSIGNMENT = re.compile(r"^\s*#?\s*([A-Z][A-Z0-9_]*)=(\S+)\s*$")
@@ -33,8 +35,10 @@ def default_secrets() -> dict[str, str]:
 
 
 def tracked_files() -> list[Path]:
-    if not (ROOT / ".git").exists() or not shutil.which("git"):
-        pytest.skip("not a git checkout")
+    if not shutil.which("git"):
+        pytest.fail("no git on PATH: apt-get install git")
+    if not (ROOT / ".git").exists():
+        pytest.fail(f"{ROOT} is not a git checkout: the secrets checks read `git ls-files`")
     out = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
     )
@@ -88,7 +92,7 @@ def test_no_hard_coded_credentials_in_code():
     for path in tracked_files():
         rel = path.relative_to(ROOT).as_posix()
         is_code = path.suffix in CODE_SUFFIXES or path.name.lower() in {"dockerfile", "makefile"}
-        if not is_code or not path.is_file() or rel == "tests/test_security.py":
+        if not is_code or not path.is_file() or rel == THIS_FILE:
             continue
         for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             for pattern in (URL_CREDENTIAL, KEYWORD_CREDENTIAL):
@@ -113,40 +117,14 @@ def test_images_never_receive_the_env_file():
 # --- the compose model: parsed from `docker compose config` ---------------------------------------
 
 
-def compose_config(env: dict[str, str], *files: str) -> subprocess.CompletedProcess:
-    if (
-        not shutil.which("docker")
-        or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode
-    ):
-        pytest.skip("no `docker compose` (Compose v2) binary")
-    clean = {k: v for k, v in os.environ.items() if not re.match(r"[A-Z_]+$", k) or k == "PATH"}
-    clean.update(env)
-    args = [a for f in files for a in ("-f", f)]
-    return subprocess.run(
-        ["docker", "compose", "--env-file", os.devnull, *args, "config", "--format", "json"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def example_env() -> dict[str, str]:
-    env = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
-        if match:
-            env[match[1]] = match[2]
-    return env
-
-
-def test_api_and_jupyter_containers_get_no_s3_keys():
-    import json
-
-    out = compose_config(example_env(), "docker-compose.yaml")
+def compose_services(tmp_path: Path, values: dict[str, str], file: str) -> dict:
+    out = compose("-f", file, "config", "--format", "json", env_file=write_env(tmp_path, values))
     assert out.returncode == 0, out.stderr
-    services = json.loads(out.stdout)["services"]
+    return json.loads(out.stdout)["services"]
+
+
+def test_api_and_jupyter_containers_get_no_s3_keys(tmp_path):
+    services = compose_services(tmp_path / "example.env", env_example(), "docker-compose.yaml")
     for name in ["api", "jupyter"]:
         env = services[name].get("environment") or {}
         leaked = [k for k in env if k.startswith("AWS_") or k == "MLFLOW_S3_ENDPOINT_URL"]
@@ -159,13 +137,11 @@ def test_api_and_jupyter_containers_get_no_s3_keys():
     assert holders <= {"mlflow", "minio-init"}, holders
 
 
-def test_jupyter_requires_a_token_from_env():
-    env = {k: v for k, v in example_env().items() if k != "JUPYTER_TOKEN"}
-    out = compose_config(env, "docker-compose-jupyter.yaml")
+def test_jupyter_requires_a_token_from_env(tmp_path):
+    without = {k: v for k, v in env_example().items() if k != "JUPYTER_TOKEN"}
+    env_file = write_env(tmp_path / "no-token.env", without)
+    out = compose("-f", "docker-compose-jupyter.yaml", "config", "--quiet", env_file=env_file)
     assert out.returncode != 0 and "JUPYTER_TOKEN" in out.stderr, out.stderr
-    out = compose_config({**env, "JUPYTER_TOKEN": "t0k3n-from-env"}, "docker-compose-jupyter.yaml")
-    assert out.returncode == 0, out.stderr
-    import json
-
-    jupyter = json.loads(out.stdout)["services"]["jupyter"]
-    assert jupyter["environment"]["JUPYTER_TOKEN"] == "t0k3n-from-env"
+    with_token = {**without, "JUPYTER_TOKEN": "t0k3n-from-env"}
+    services = compose_services(tmp_path / "token.env", with_token, "docker-compose-jupyter.yaml")
+    assert services["jupyter"]["environment"]["JUPYTER_TOKEN"] == "t0k3n-from-env"

@@ -1,0 +1,32 @@
+"""The systemd unit that runs the MLflow server on a host: its keys, and `systemd-analyze verify`
+(which must be installed)."""
+
+import configparser
+import shutil
+import subprocess
+
+import pytest
+
+from taller_mlflow.servers import ROOT
+
+UNIT = ROOT / "mlflow_serv.service"
+
+
+def test_systemd_unit_keys():
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read_string(UNIT.read_text())
+    assert parser.has_section("Unit") and parser["Unit"].get("Description")
+    service = parser["Service"]
+    assert service.get("ExecStart", "").endswith("mlflow/start_mlflow.sh")
+    assert service.get("EnvironmentFile", "").lstrip("-").endswith("/.env")
+    assert service.get("Restart") == "on-failure"
+    assert parser["Install"].get("WantedBy") == "multi-user.target"
+
+
+def test_systemd_analyze_verify_accepts_the_unit():
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.fail("no systemd-analyze on PATH: apt-get install systemd")
+    out = subprocess.run([analyze, "verify", str(UNIT)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

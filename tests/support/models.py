@@ -1,0 +1,42 @@
+"""Real fitted pipelines for the fast-path tests, trained here on the packaged CSV."""
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, TARGET, clean, read_csv
+from taller_mlflow.model import build_pipeline
+
+FAILED = "scikit-learn (fast path failed: "
+
+
+def training_data():
+    frame = clean(read_csv()).frame
+    return frame[FEATURES], frame[TARGET]
+
+
+def fitted(pipeline):
+    x, y = training_data()
+    return pipeline.fit(x, y)
+
+
+def production_like(seed: int = 42) -> Pipeline:
+    """The project's pipeline at the largest point of its grid (100 trees, depth 10)."""
+    pipe = build_pipeline(seed)
+    pipe.set_params(classifier__n_estimators=100, classifier__max_depth=10)
+    return fitted(pipe)
+
+
+def unconvertible() -> Pipeline:
+    """A real pipeline skl2onnx cannot convert: FunctionTransformer with a non-identity function."""
+    preprocess = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+            ("numeric", FunctionTransformer(np.log1p), NUMERIC),
+        ]
+    )
+    return fitted(
+        Pipeline([("preprocess", preprocess), ("classifier", RandomForestClassifier(20))])
+    )
