@@ -4,7 +4,7 @@
     python scripts/gen_app_requirements.py --check  # exit 1 if it is out of date
 
 The API image installs it (`pip install -c constraints.txt -r app/requirements.txt`), so the
-API loads models with the same mlflow and scikit-learn as training. tests/test_static.py checks it.
+API loads models with the same mlflow and scikit-learn as training. tests/static/test_pins.py checks it.
 """
 
 import re

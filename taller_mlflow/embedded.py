@@ -39,7 +39,7 @@ def curl_examples(api: str) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -50,9 +50,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=8989)
     parser.add_argument("--quick", action="store_true", help="2 grid combinations instead of 27")
     parser.add_argument("--no-wait", action="store_true", help="check one prediction, then stop")
-    args = parser.parse_args(argv)
-    quiet_mlflow()
+    return parser.parse_args(argv)
 
+
+def timed_start(server, timeout: float) -> None:
+    t0 = time.perf_counter()
+    server.start(timeout=timeout)
+    print(f"      up in {time.perf_counter() - t0:.1f}s (log: {server.log_path})")
+
+
+def start_mlflow(workdir: Path, port: int, servers: list):
+    print(
+        f"[2/5] starting MLflow on http://127.0.0.1:{port} (SQLite backend, artifacts in "
+        f"{workdir / 'artifacts'})"
+    )
+    mlflow = mlflow_server(
+        f"sqlite:///{workdir / 'mlflow.db'}",
+        str(workdir / "artifacts"),
+        port,
+        workdir / "mlflow.log",
+        workers=1,
+    )
+    servers.append(mlflow)
+    timed_start(mlflow, 180)
+
+
+def start_api(workdir: Path, port: int, tracking_uri: str, servers: list) -> None:
+    api_url = f"http://127.0.0.1:{port}"
+    print(f"[4/5] starting the API on {api_url}")
+    api = api_server(port, tracking_uri, workdir / "api.log")
+    servers.append(api)
+    timed_start(api, 120)
+    answer = requests.post(f"{api_url}/predict", json=EXAMPLE_PENGUIN, timeout=30).json()
+    print(f"      check: {answer['prediction']} from {answer['model']} version {answer['version']}")
+
+
+def wait_until_stopped(stop: threading.Event, servers: list) -> int:
+    print("Press Ctrl-C to stop MLflow and the API.")
+    while not stop.wait(1):
+        for server in servers:
+            if not server.running:
+                print(f"error: {server.name} exited; see {server.log_path}")
+                return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_mlflow()
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     for port in (args.mlflow_port, args.api_port):
@@ -64,33 +109,14 @@ def main(argv: list[str] | None = None) -> int:
 
     data_url = f"sqlite:///{workdir / 'penguins.db'}"
     tracking_uri = f"http://127.0.0.1:{args.mlflow_port}"
-    api_url = f"http://127.0.0.1:{args.api_port}"
     servers = []
     stop = threading.Event()
-
-    def shutdown(*_):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         print(f"[1/5] loading taller_mlflow/{CSV_NAME} into SQLite ({workdir / 'penguins.db'})")
         print(f"      {load_csv_into(data_url)} rows")
-
-        print(
-            f"[2/5] starting MLflow on {tracking_uri} (SQLite backend, artifacts in {workdir / 'artifacts'})"
-        )
-        t0 = time.perf_counter()
-        mlflow = mlflow_server(
-            f"sqlite:///{workdir / 'mlflow.db'}",
-            str(workdir / "artifacts"),
-            args.mlflow_port,
-            workdir / "mlflow.log",
-            workers=1,
-        )
-        servers.append(mlflow)
-        mlflow.start(timeout=180)
-        print(f"      up in {time.perf_counter() - t0:.1f}s (log: {workdir / 'mlflow.log'})")
+        start_mlflow(workdir, args.mlflow_port, servers)
 
         print("[3/5] training")
         settings = Settings(
@@ -103,34 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         release_workers()
         print("      " + result.summary().replace("\n", "\n      "))
 
-        print(f"[4/5] starting the API on {api_url}")
-        t0 = time.perf_counter()
-        api = api_server(args.api_port, tracking_uri, workdir / "api.log")
-        servers.append(api)
-        api.start(timeout=120)
-        print(f"      up in {time.perf_counter() - t0:.1f}s (log: {workdir / 'api.log'})")
-        answer = requests.post(f"{api_url}/predict", json=EXAMPLE_PENGUIN, timeout=30).json()
-        print(
-            f"      check: {answer['prediction']} from {answer['model']} version {answer['version']}"
-        )
-
+        start_api(workdir, args.api_port, tracking_uri, servers)
         print("[5/5] ready")
         print(f"  MLflow UI   {tracking_uri}")
-        print(f"  API docs    {api_url}/docs")
-        print(curl_examples(api_url))
-        if args.no_wait:
-            return 0
-        print("Press Ctrl-C to stop MLflow and the API.")
-        while not stop.wait(1):
-            for server in servers:
-                if not server.running:
-                    print(f"error: {server.name} exited; see {server.log_path}")
-                    return 1
-        return 0
-    except StageError as exc:
-        print(f"error: {exc}")
-        return 1
-    except RuntimeError as exc:
+        print(f"  API docs    http://127.0.0.1:{args.api_port}/docs")
+        print(curl_examples(f"http://127.0.0.1:{args.api_port}"))
+        return 0 if args.no_wait else wait_until_stopped(stop, servers)
+    except (StageError, RuntimeError) as exc:
         print(f"error: {exc}")
         return 1
     finally:

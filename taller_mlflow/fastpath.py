@@ -2,7 +2,7 @@
 
 `compile_fast_path(model)` is ModelRegistry's load-time hook. It converts the pipeline with
 skl2onnx, then VERIFIES it against the scikit-learn model on every penguin of the shipped
-Palmer CSV (taller_mlflow/penguins_size.csv, a byte-for-byte copy of mysql-init/penguins_size.csv,
+Palmer CSV (taller_mlflow/penguins_size.csv, the one copy, which mysql-init/penguins_size.csv links to,
 packaged so the API image has it): the predicted class must be the same and every probability
 within PROBA_ATOL. Only then does it set `model.fast`; on any failure the model keeps predicting
 with scikit-learn and `model.fast_status` says why (shown by /listar_modelos and logged).

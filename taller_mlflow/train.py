@@ -100,6 +100,49 @@ def confusion_figure(y_true, y_pred, labels):
     return fig
 
 
+def tracked_search(settings: Settings, grid: dict, x_train, y_train):
+    """The grid search inside the active run, every combination autologged as a child run."""
+    mlflow.sklearn.autolog(
+        max_tuning_runs=None,
+        log_models=False,
+        log_datasets=False,
+        log_post_training_metrics=False,
+        silent=True,
+    )
+    try:
+        search = build_search(
+            grid, settings.cv_folds, settings.n_jobs, settings.seed, settings.search_verbose
+        )
+        warm = threading.Thread(target=warm_requirement_checks, daemon=True)
+        warm.start()  # runs while the fits run in joblib's worker processes
+        search.fit(x_train, y_train)
+        warm.join()
+        return search
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+
+
+def log_best(best, penguins, x_test, y_test, labels) -> tuple[float, float, object]:
+    """Test metrics, confusion matrix and the model itself, logged once in the active run."""
+    y_pred = best.predict(x_test)
+    accuracy = float(accuracy_score(y_test, y_pred))
+    f1_macro = float(f1_score(y_test, y_pred, average="macro"))
+    mlflow.log_metrics({"test_accuracy": accuracy, "test_f1_macro": f1_macro})
+    mlflow.log_params({"rows_used": len(penguins.frame), "rows_dropped": penguins.rows_dropped})
+    fig = confusion_figure(y_test, y_pred, labels)
+    mlflow.log_figure(fig, "confusion_matrix.png")
+    plt.close(fig)
+    model_info = mlflow.sklearn.log_model(
+        best,
+        name="model",
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        signature=infer_signature(x_test, y_pred),
+        input_example=x_test.head(3),
+        pip_requirements=pip_requirements(),
+    )
+    return accuracy, f1_macro, model_info
+
+
 def train(settings: Settings | None = None, say=print) -> TrainResult:
     """Run the whole chain: data → tracked grid search → registered, promoted best model."""
     settings = settings or get_settings()
@@ -118,45 +161,12 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
     say(f"[3/4] grid search: {grid_size(grid)} combinations x {settings.cv_folds} folds")
     try:
         mlflow.set_experiment(settings.experiment_name)
-        mlflow.sklearn.autolog(
-            max_tuning_runs=None,
-            log_models=False,
-            log_datasets=False,
-            log_post_training_metrics=False,
-            silent=True,
-        )
-        try:
-            with mlflow.start_run(run_name="grid_search") as run:
-                search = build_search(
-                    grid, settings.cv_folds, settings.n_jobs, settings.seed, settings.search_verbose
-                )
-                warm = threading.Thread(target=warm_requirement_checks, daemon=True)
-                warm.start()  # runs while the fits run in joblib's worker processes
-                search.fit(x_train, y_train)
-                warm.join()
-                mlflow.sklearn.autolog(disable=True)
-                best = search.best_estimator_
-                y_pred = best.predict(x_test)
-                accuracy = float(accuracy_score(y_test, y_pred))
-                f1_macro = float(f1_score(y_test, y_pred, average="macro"))
-                mlflow.log_metrics({"test_accuracy": accuracy, "test_f1_macro": f1_macro})
-                mlflow.log_params(
-                    {"rows_used": len(penguins.frame), "rows_dropped": penguins.rows_dropped}
-                )
-                fig = confusion_figure(y_test, y_pred, sorted(y_train.unique()))
-                mlflow.log_figure(fig, "confusion_matrix.png")
-                plt.close(fig)
-                model_info = mlflow.sklearn.log_model(
-                    best,
-                    name="model",
-                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-                    signature=infer_signature(x_test, y_pred),
-                    input_example=x_test.head(3),
-                    pip_requirements=pip_requirements(),
-                )
-        finally:
-            mlflow.sklearn.autolog(disable=True)
-
+        with mlflow.start_run(run_name="grid_search") as run:
+            search = tracked_search(settings, grid, x_train, y_train)
+            labels = sorted(y_train.unique())
+            accuracy, f1_macro, model_info = log_best(
+                search.best_estimator_, penguins, x_test, y_test, labels
+            )
         say(f"[4/4] registering {settings.model_name} and pointing @{settings.model_alias} at it")
         version = register_and_promote(
             client,
