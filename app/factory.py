@@ -9,6 +9,8 @@ from starlette.responses import JSONResponse
 from app import metrics
 from app.errors import install_error_handlers
 from app.openapi import install_openapi
+from app.protocols import scoring, v2
+from app.protocols.errors import ProtocolError, protocol_error_response
 from app.routes import router
 from taller_mlflow.serving import ModelRegistry
 from taller_mlflow.settings import Settings, get_settings
@@ -47,6 +49,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.settings = settings
     app.add_middleware(metrics.MetricsMiddleware)
     install_error_handlers(app)
+    app.add_exception_handler(ProtocolError, protocol_error_response)
     app.include_router(router)
+    app.include_router(scoring.router)
+    app.include_router(v2.router)
     install_openapi(app)
     return app

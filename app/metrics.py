@@ -78,6 +78,11 @@ def observe_predictions(results: list[dict]) -> None:
         PREDICTIONS.labels(f"{model}/{version}", species).inc(n)
 
 
+def observe_labels(model: str, labels: list[str]) -> None:
+    for species, n in collections.Counter(labels).items():
+        PREDICTIONS.labels(model, species).inc(n)
+
+
 def registry_hooks() -> dict:
     """The ModelRegistry's callbacks, counted here."""
     return {

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from taller_mlflow.data import FEATURES
 from taller_mlflow.schemas import EXAMPLE_PENGUIN, ErrorBody, Penguin, penguin_adapter
 
 ERRORS = {
@@ -68,3 +69,60 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi
+
+
+def _columns_of(penguins: list[dict]) -> dict[str, list]:
+    return {k: [p[k] for p in penguins] for k in FEATURES}
+
+
+_PENGUINS = [
+    {k: v for k, v in EXAMPLE_PENGUIN.items() if k != "model"},
+    {k: v for k, v in GENTOO_EXAMPLE.items() if k != "model"},
+]
+_CSV = "\n".join([",".join(FEATURES)] + [",".join(str(p[k]) for k in FEATURES) for p in _PENGUINS])
+
+SCORING_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object"},
+            "examples": {
+                "dataframe_split (columnar, fastest)": {
+                    "value": {
+                        "dataframe_split": {
+                            "columns": FEATURES,
+                            "data": [[p[k] for k in FEATURES] for p in _PENGUINS],
+                        }
+                    }
+                },
+                "dataframe_records": {"value": {"dataframe_records": _PENGUINS}},
+                "instances": {"value": {"instances": _PENGUINS}},
+                "inputs (columns)": {"value": {"inputs": _columns_of(_PENGUINS)}},
+            },
+        },
+        "text/csv": {"schema": {"type": "string"}, "example": _CSV},
+    },
+}
+
+V2_DATATYPES = {"island": "BYTES", "sex": "BYTES"}
+
+V2_INFER_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object"},
+            "example": {
+                "id": "two-penguins",
+                "inputs": [
+                    {
+                        "name": k,
+                        "shape": [len(_PENGUINS), 1],
+                        "datatype": V2_DATATYPES.get(k, "FP64"),
+                        "data": [p[k] for p in _PENGUINS],
+                    }
+                    for k in FEATURES
+                ],
+            },
+        }
+    },
+}

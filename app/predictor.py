@@ -35,7 +35,7 @@ def predict_all(registry: ModelRegistry, penguins: list[Penguin]) -> list[dict]:
     return out
 
 
-def _lookup(registry: ModelRegistry, model_text: str | None):
+def lookup(registry: ModelRegistry, model_text: str | None):
     try:
         ref = registry.parse(model_text)
     except ValueError as exc:
@@ -51,7 +51,7 @@ def _lookup(registry: ModelRegistry, model_text: str | None):
 
 
 def predict_group(registry: ModelRegistry, model_text: str | None, penguins: list[Penguin]):
-    ref, model, resolution = _lookup(registry, model_text)
+    ref, model, resolution = lookup(registry, model_text)
     # Hot path: the validated penguins' own field dicts (the fast path and the scikit-learn
     # DataFrame pick FEATURES from them), one vectorised argmax, plain floats.
     proba = model.predict_proba([p.__dict__ for p in penguins])
@@ -72,3 +72,20 @@ def predict_group(registry: ModelRegistry, model_text: str | None, penguins: lis
         }
         for label, row in zip(labels, proba.tolist(), strict=True)
     ]
+
+
+def labels_of(model, proba: np.ndarray) -> list[str]:
+    return np.asarray(model.classes, dtype=object)[proba.argmax(axis=1)].tolist()
+
+
+def score_columns(registry: ModelRegistry, model_text: str | None, features: dict):
+    """(model, resolution, probabilities) for validated feature columns (app/columns.py)."""
+    _, model, resolution = lookup(registry, model_text)
+    return model, resolution, model.predict_proba_columns(features)
+
+
+def is_cached(registry: ModelRegistry, model_text: str | None) -> bool:
+    try:
+        return registry.cached(registry.parse(model_text)) is not None
+    except ValueError:
+        return True  # lookup answers the malformed reference

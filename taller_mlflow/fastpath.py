@@ -95,6 +95,11 @@ class OnnxPipeline:
     def predict_proba(self, rows: list[dict]) -> np.ndarray:
         return self.session.run(self._outputs, self.feeds(rows))[0]
 
+    def predict_proba_columns(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """One 1-D array per feature, as app/columns.py makes them: no per-row Python objects."""
+        feeds = {c: features[c].reshape(-1, 1) for c in FEATURES}
+        return self.session.run(self._outputs, feeds)[0]
+
 
 def _is_tree_model(estimator) -> bool:
     return hasattr(estimator, "tree_") or hasattr(estimator, "estimators_")
@@ -132,13 +137,17 @@ def to_onnx(sk_model) -> bytes:
 
 
 def verify(fast, sk_model, classes: list[str], rows: list[dict]) -> None:
-    """Raise FastPathError unless `fast` agrees with scikit-learn on `rows`, batched and one by one."""
+    """Raise FastPathError unless `fast` agrees with scikit-learn on `rows`: batched, one by one,
+    and as columns (the columnar protocols' path)."""
     frame = pd.DataFrame(rows, columns=FEATURES)
     expected = np.asarray(sk_model.predict_proba(frame), dtype=np.float64)
     expected_labels = np.asarray([str(c) for c in sk_model.predict(frame)])
     got = np.asarray(fast.predict_proba(rows), dtype=np.float64)
     one_by_one = np.vstack([fast.predict_proba([r]) for r in rows]).astype(np.float64)
-    for what, proba in (("batch", got), ("single-row", one_by_one)):
+    columns = {c: frame[c].to_numpy(dtype=object) for c in CATEGORICAL}
+    columns.update({c: frame[c].to_numpy(dtype=np.float64) for c in NUMERIC})
+    columnar = np.asarray(fast.predict_proba_columns(columns), dtype=np.float64)
+    for what, proba in (("batch", got), ("single-row", one_by_one), ("columnar", columnar)):
         if proba.shape != expected.shape:
             raise FastPathError(f"{what} probabilities shape {proba.shape} != {expected.shape}")
         labels = np.asarray(classes)[proba.argmax(axis=1)]

@@ -15,6 +15,18 @@ EXAMPLE_PENGUIN = {
 }
 
 
+# The rules every protocol applies: /predict through the Penguin model, the columnar protocols
+# column by column (app/columns.py).
+ISLANDS = ("Biscoe", "Dream", "Torgersen")
+SEXES = ("MALE", "FEMALE")
+UPPER_BOUNDS = {
+    "culmen_length_mm": 100,
+    "culmen_depth_mm": 50,
+    "flipper_length_mm": 300,
+    "body_mass_g": 10_000,
+}
+
+
 def _upper(value):
     return value.strip().upper() if isinstance(value, str) else value
 
@@ -31,12 +43,12 @@ class Penguin(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_PENGUIN]})
 
-    island: Literal["Biscoe", "Dream", "Torgersen"]
-    culmen_length_mm: _measure(100, "mm")
-    culmen_depth_mm: _measure(50, "mm")
-    flipper_length_mm: _measure(300, "mm")
-    body_mass_g: _measure(10_000, "g")
-    sex: Annotated[Literal["MALE", "FEMALE"], BeforeValidator(_upper)] = Field(
+    island: Literal[ISLANDS]
+    culmen_length_mm: _measure(UPPER_BOUNDS["culmen_length_mm"], "mm")
+    culmen_depth_mm: _measure(UPPER_BOUNDS["culmen_depth_mm"], "mm")
+    flipper_length_mm: _measure(UPPER_BOUNDS["flipper_length_mm"], "mm")
+    body_mass_g: _measure(UPPER_BOUNDS["body_mass_g"], "g")
+    sex: Annotated[Literal[SEXES], BeforeValidator(_upper)] = Field(
         description="MALE or FEMALE, any case"
     )
     model: str | None = Field(

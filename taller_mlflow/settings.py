@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     )
     max_batch_size: int = Field(1000, description="Most penguins one /predict request may carry.")
     max_body_bytes: int = Field(1_000_000, description="Largest /predict body, in bytes.")
+    protocol_max_rows: int = Field(
+        10_000, description="Most rows one /invocations or V2 infer request may carry."
+    )
+    protocol_max_body_bytes: int = Field(
+        8_000_000, description="Largest /invocations or V2 infer body, in bytes."
+    )
 
 
 def env_name(field: str) -> str:

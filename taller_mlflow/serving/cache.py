@@ -32,13 +32,31 @@ class LoadedModel:
     classes: list[str]
     load_seconds: float
     run_id: str | None = None
-    fast: object | None = None  # an object with predict_proba(rows) -> np.ndarray, verified at load
+    # the signature's inputs, [(name, MLflow type)], for V2 metadata; None when not logged
+    inputs: list[tuple[str, str]] | None = None
+    # predict_proba(rows) and predict_proba_columns(features), verified against scikit-learn
+    fast: object | None = None
     fast_status: str = "scikit-learn"
 
     def predict_proba(self, rows: list[dict]) -> np.ndarray:
         if self.fast is not None:
             return self.fast.predict_proba(rows)
         return self.sk_model.predict_proba(pd.DataFrame(rows, columns=FEATURES))
+
+    def predict_proba_columns(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """`features`: one 1-D array per feature (app/columns.py), no per-row objects."""
+        if self.fast is not None:
+            return self.fast.predict_proba_columns(features)
+        return self.sk_model.predict_proba(pd.DataFrame(features, columns=FEATURES))
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a loader hands the cache: the model, its run and its signature's inputs."""
+
+    sk_model: object
+    run_id: str | None = None
+    inputs: list[tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,11 +95,11 @@ def _reason(exc: BaseException) -> str:
 
 
 class ModelCache:
-    """`loader(name, version) -> (sk_model, run_id)`; hooks see each load and each failure."""
+    """`loader(name, version) -> Fetched`; hooks see each load and each failure."""
 
     def __init__(
         self,
-        loader: Callable[[str, str], tuple[object, str | None]],
+        loader: Callable[[str, str], Fetched],
         *,
         compile_fast_path: Callable[[LoadedModel], object] | None = None,
         on_load: Callable[[LoadedModel], None] | None = None,
@@ -132,9 +150,10 @@ class ModelCache:
                 raise ModelLoadFailed(failure)
             started = time.perf_counter()
             try:
-                sk_model, run_id = self.loader(name, version)
+                got = self.loader(name, version)
+                classes = [str(c) for c in got.sk_model.classes_]
                 model = LoadedModel(
-                    name, version, sk_model, [str(c) for c in sk_model.classes_], 0.0, run_id
+                    name, version, got.sk_model, classes, 0.0, got.run_id, got.inputs
                 )
                 if self.compile_fast_path:
                     self.compile_fast_path(model)

@@ -13,6 +13,7 @@ import mlflow
 import requests
 from mlflow.exceptions import MlflowException
 
+from taller_mlflow.serving.cache import Fetched
 from taller_mlflow.serving.refs import ModelNotFound, RegistryUnavailable, is_not_found
 
 
@@ -20,10 +21,10 @@ class MlflowLoader:
     def __init__(self, client, tracking_uri: str):
         self.client, self.tracking_uri = client, tracking_uri
 
-    def __call__(self, name: str, version: str) -> tuple[object, str | None]:
+    def __call__(self, name: str, version: str) -> Fetched:
         with tempfile.TemporaryDirectory(prefix="model-") as tmp:
             path, run_id = self._download(name, version, tmp)
-            return mlflow.sklearn.load_model(path), run_id
+            return Fetched(mlflow.sklearn.load_model(path), run_id, signature_inputs(path))
 
     def _download(self, name: str, version: str, dst: str) -> tuple[str, str | None]:
         try:
@@ -42,3 +43,11 @@ class MlflowLoader:
         except (OSError, requests.RequestException) as exc:
             raise RegistryUnavailable(f"cannot fetch {name}/{version}: {exc}") from exc
         return path, run_id
+
+
+def signature_inputs(path: str) -> list[tuple[str, str]] | None:
+    """[(column, MLflow type)] from the MLmodel file's signature, None when none was logged."""
+    signature = mlflow.models.Model.load(path).signature
+    if signature is None or signature.inputs is None:
+        return None
+    return [(col["name"], col["type"]) for col in signature.inputs.to_dict()]

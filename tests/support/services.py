@@ -130,3 +130,16 @@ def start_stack(
         raise
     tracking_uri = f"http://127.0.0.1:{mlflow_port}"
     return Stack(s3, server, s3_url, tracking_uri, pg_database, backend, workdir, pg_dsn)
+
+
+def mlflow_models_serve(model_uri: str, port: int, tracking_uri: str, log_path=None) -> Server:
+    """`mlflow models serve` on `model_uri`, as a user starts it (one worker, this venv)."""
+    from taller_mlflow.servers import without_s3_credentials
+
+    env = without_s3_credentials()
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    # It runs `bash -c "exec uvicorn ..."`: uvicorn must be found even when the venv is not active.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", model_uri]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    return Server("mlflow-serve", cmd, f"http://127.0.0.1:{port}/ping", env, log_path)

@@ -18,7 +18,17 @@ from mlflow.entities.model_registry import (
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.store.entities.paged_list import PagedList
 
+from taller_mlflow.serving.cache import Fetched
+
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
+SIGNATURE = [
+    ("island", "string"),
+    ("sex", "string"),
+    ("culmen_length_mm", "double"),
+    ("culmen_depth_mm", "double"),
+    ("flipper_length_mm", "double"),
+    ("body_mass_g", "double"),
+]
 BY_ISLAND = {"Torgersen": 0, "Dream": 1, "Biscoe": 2}
 
 
@@ -149,4 +159,4 @@ class FakeLoader:
         error = self.broken.get((name, version))
         if error is not None:
             raise error
-        return FakePenguinModel(), f"run-{name}-{version}"
+        return Fetched(FakePenguinModel(), f"run-{name}-{version}", SIGNATURE)

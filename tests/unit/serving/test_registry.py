@@ -97,24 +97,23 @@ def test_refresh_while_requests_add_references_never_raises(client, make_registr
             client.set_alias(f"m{i}", f"a{a}", version)
             refs.append(f"m{i}@a{a}")
     registry = make_registry()
-    stop = threading.Event()
+    started = threading.Barrier(4)
 
     def requests_arrive(offset):
+        started.wait()
         for n in range(offset, offset + len(refs)):
-            if stop.is_set():
-                return
             registry.resolve(registry.parse(refs[n % len(refs)]))
 
     threads = [threading.Thread(target=requests_arrive, args=(k * 333,)) for k in range(3)]
     for t in threads:
         t.start()
-    try:
-        while any(t.is_alive() for t in threads):
-            registry.refresh()
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    started.wait()
+    refreshes = 0
+    while any(t.is_alive() for t in threads) or refreshes == 0:
+        registry.refresh()
+        refreshes += 1
+    for t in threads:
+        t.join()
     assert len(registry._resolutions) == len(refs) + 1  # and the default, warmed up by refresh
 
 
