@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds per load cell (10)")
     parser.add_argument(
+        "--matrix-duration", type=float, default=5, help="seconds per protocol-matrix cell (5)"
+    )
+    parser.add_argument(
         "--soak", type=float, default=60, help="API long run, seconds (60; 0: skip)"
     )
     parser.add_argument("--train-repeats", type=int, default=3, help="plain/tracked pairs (3)")

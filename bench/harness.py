@@ -4,7 +4,6 @@ import contextlib
 import os
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import psutil
 import requests
 
 from bench import MODEL
-from taller_mlflow.servers import Server, api_server, without_s3_credentials
-from tests.support.services import Stack, start_stack
+from taller_mlflow.servers import Server, api_server
+from tests.support.services import Stack, mlflow_models_serve, start_stack
 
 JSON = {"Content-Type": "application/json"}
 FAST_PATH = "onnxruntime"  # what /listar_modelos says once the API's fast path is verified
@@ -31,15 +30,7 @@ def tracking_stack(workdir: Path) -> tuple[Stack, str]:
 
 def mlflow_serve(model_uri: str, port: int, tracking_uri: str, log_path: Path) -> Server:
     """`mlflow models serve` with its default single worker, as a user would start it."""
-    env = without_s3_credentials()
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
-    # It runs `bash -c "exec uvicorn ..."`: uvicorn must be found even when the venv is not active.
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
-    mlflow = str(Path(sys.executable).with_name("mlflow"))
-    cmd = [mlflow, "models", "serve", "-m", model_uri, "--env-manager", "local"]
-    cmd += ["-h", "127.0.0.1", "-p", str(port)]
-    return Server("mlflow-serve", cmd, f"http://127.0.0.1:{port}/ping", env, log_path)
+    return mlflow_models_serve(model_uri, port, tracking_uri, log_path)
 
 
 def api(port: int, tracking_uri: str, log_path: Path, workers: int) -> Server:

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import BATCH, MODEL, harness, say
+from bench import BATCH, MODEL, harness, protocols, say
 from bench.load import Wrk, batch_of, load_in_process, load_server, penguin_rows, write_bodies
 from bench.training import time_training
 from taller_mlflow.servers import Server, free_port
@@ -19,6 +19,7 @@ class Run:
     wrk: Wrk
     workdir: Path
     duration: float
+    matrix_duration: float = 5.0
     tracking_uri: str = ""
     version: str = ""
     rows: list[dict] = field(default_factory=list)
@@ -44,6 +45,15 @@ def mlflow_serve_phase(run: Run, res: dict) -> None:
     cells = load_server("(a) mlflow serve", run.wrk, url, bodies, run.duration)
     cells["rss_mib"], cells["processes"] = harness.tree_rss_mib(serve.proc.pid)
     res["mlflow_serve"] = cells
+    res["matrix"]["serve"] = protocols.matrix(
+        "(a) serve",
+        run.wrk,
+        url,
+        protocols.split_body,
+        run.rows,
+        run.workdir,
+        run.matrix_duration,
+    )
     serve.stop()
 
 
@@ -66,11 +76,32 @@ def api_phase(run: Run, res: dict, workers: int, soak: float) -> None:
     cells = load_server("(b) API", run.wrk, url, bodies, run.duration)
     cells["rss_mib"], cells["processes"] = harness.tree_rss_mib(api.proc.pid)
     res["api"] = cells
+    api_matrix(run, res, base)
     if soak > 0:
         say(f"(b) API long run: {soak:.0f}s at concurrency 16, one row")
         res["soak"] = k = run.wrk.run(url, bodies["single"][0], 16, soak)
         say(f"  {k['requests']} requests, {k['req_s']:.0f} req/s, errors {k['errors']}")
     api.stop()
+
+
+def api_matrix(run: Run, res: dict, base: str) -> None:
+    targets = {
+        "invocations": (f"{base}/invocations?model={MODEL}/{run.version}", protocols.split_body),
+        "v2": (f"{base}/v2/models/{MODEL}/versions/{run.version}/infer", protocols.v2_body),
+        "predict": (f"{base}/predict", protocols.predict_body(run.version)),
+    }
+    for key, (url, make_body) in targets.items():
+        sizes = [n for n in protocols.SIZES if key != "predict" or n <= protocols.PREDICT_MAX]
+        res["matrix"][key] = protocols.matrix(
+            f"(b) {key}",
+            run.wrk,
+            url,
+            make_body,
+            run.rows,
+            run.workdir,
+            run.matrix_duration,
+            sizes,
+        )
 
 
 def in_process_phase(run: Run, res: dict) -> None:
@@ -93,6 +124,9 @@ def in_process_phase(run: Run, res: dict) -> None:
     cells = load_in_process(sk_model.predict_proba, frames, run.duration)
     cells["rss_mib"], cells["processes"] = harness.own_rss_mib(), 1  # this process only
     res["sklearn_in_process"] = cells
+    res["matrix"]["sklearn"] = protocols.in_process_matrix(
+        sk_model.predict_proba, run.rows, run.matrix_duration
+    )
 
 
 def training_phase(run: Run, res: dict, data_url: str, repeats: int, quick: bool) -> None:
@@ -106,10 +140,11 @@ def training_phase(run: Run, res: dict, data_url: str, repeats: int, quick: bool
 def run_all(wrk_exe: str, args) -> dict:
     """Every phase in order; the servers and the tracking stack are stopped whatever happens."""
     res: dict = {"machine": harness.machine(), "versions": harness.versions(wrk_exe)}
-    res.update(duration_s=args.duration, notes=[], startup={})
+    res.update(duration_s=args.duration, notes=[], startup={}, matrix={})
+    res["matrix_duration_s"] = args.matrix_duration
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     say(f"work dir {workdir}")
-    run = Run(Wrk(wrk_exe, workdir), workdir, args.duration)
+    run = Run(Wrk(wrk_exe, workdir), workdir, args.duration, args.matrix_duration)
     stack = None
     try:
         say("starting moto S3 + PostgreSQL database + MLflow server")
