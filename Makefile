@@ -7,6 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 PYTEST_ARGS ?=
+# `make run JUPYTER=0` leaves JupyterLab off. --stop-with-parent: killing make, even with SIGKILL,
+# stops the run and its servers (Linux's parent-death signal).
+JUPYTER ?= 1
+RUN_FLAGS = --stop-with-parent $(if $(filter 0 no false,$(JUPYTER)),--no-jupyter)
 
 .PHONY: help install install-dev run run-quick test test-fast test-static lint format bench clean
 
@@ -18,7 +22,7 @@ $(VENV)/.run-installed: pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) and installing the package (pinned by constraints.txt)"
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e ".[api]"
+	$(PIP) -e ".[api,notebook]"
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.run-installed
@@ -26,18 +30,20 @@ $(VENV)/.dev-installed: $(VENV)/.run-installed
 	$(PIP) -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.run-installed ## create .venv and install what `make run` needs
+install: $(VENV)/.run-installed ## create .venv and install what `make run` needs (API, JupyterLab)
 
 install-dev: $(VENV)/.dev-installed ## also install the test, notebook and lint tools
 
-run: install ## the whole job, no Docker: SQLite data, MLflow on :5000, training, API on :8989 (Ctrl-C stops)
-	$(PY) -m taller_mlflow.embedded $(RUN_ARGS)
+run: install ## the whole job, no Docker: MLflow on :5000, training, API on :8989, JupyterLab on :8888 (Ctrl-C stops)
+	$(PY) -m taller_mlflow.embedded $(RUN_FLAGS) $(RUN_ARGS)
 
 run-quick: install ## like run, with the 2-combination grid
-	$(PY) -m taller_mlflow.embedded --quick $(RUN_ARGS)
+	$(PY) -m taller_mlflow.embedded --quick $(RUN_FLAGS) $(RUN_ARGS)
 
+# MariaDB and PostgreSQL: the host's when they answer on the test settings' ports, else started
+# from the compose files for the run and removed afterwards (tests/support/host_services.py).
 test: install-dev ## all tests: unit, static, real services (MariaDB, PostgreSQL, S3, MLflow, API), Docker stack
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m tests.support.host_services -- $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install-dev ## tests/unit only: in-process, no service, no Docker
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

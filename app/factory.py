@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from app import metrics
+from app.docs import install_offline_docs
 from app.errors import install_error_handlers
 from app.openapi import install_openapi
 from app.protocols import scoring, v2
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(scoring.router)
     app.include_router(v2.router)
     install_openapi(app)
+    install_offline_docs(app)
     return app

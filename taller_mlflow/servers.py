@@ -1,14 +1,18 @@
-"""Run the project's servers as child processes: MLflow (mlflow/start_mlflow.sh) and the API.
+"""Run the project's servers as child processes: MLflow (mlflow/start_mlflow.sh), the API and
+JupyterLab.
 
-`make run` (taller_mlflow.embedded) and the benchmark start them through these helpers; the tests'
-throw-away S3 server and databases live in tests/support, not in this package.
+`make run` (taller_mlflow.embedded, through taller_mlflow.supervisor) and the benchmark start them
+through these helpers; the tests' throw-away S3 server and databases live in tests/support, not in
+this package.
 """
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -23,6 +27,7 @@ S3_ENV = (
     "MLFLOW_S3_ENDPOINT_URL",
 )
 HEALTH_POLL_SECONDS = 0.3
+NOTEBOOK = "JupyterLab/mlflow_pipeline.ipynb"
 
 _handed_out: set[int] = set()
 
@@ -65,17 +70,23 @@ class Server:
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 
-    def spawn(self) -> subprocess.Popen:
-        """Start the process in its own session, logging to log_path; do not wait."""
+    def spawn(self, preexec_fn=None) -> subprocess.Popen:
+        """Start the process in its own session (its pid is its process group), logging to
+        log_path; do not wait. preexec_fn runs in the child before it executes the command."""
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            self.cmd,
-            env=self.env,
-            cwd=self.cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=preexec_fn,
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()  # the child holds its own copy
         return self.proc
 
     def start(self, timeout: float = 90.0) -> "Server":
@@ -130,6 +141,33 @@ class Server:
     def running(self) -> bool:
         return bool(self.proc) and self.proc.poll() is None
 
+    def signal_group(self, sig: int) -> None:
+        """Send `sig` to the process group: the server and every process it started."""
+        if self.proc:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+
+    def group_alive(self) -> bool:
+        """True while any process of the group lives (the leader is reaped on the way)."""
+        if not self.proc:
+            return False
+        self.proc.poll()
+        try:
+            os.killpg(self.proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def kill_group(self, grace: float) -> None:
+        """SIGTERM the group, SIGKILL whatever of it is left after `grace` seconds."""
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.signal_group(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait(5)
+
 
 def mlflow_server(
     backend_store_uri: str,
@@ -164,3 +202,22 @@ def api_server(
     cmd = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers)]  # flags win over any TALLER_API_* in the environment
     return Server("api", cmd, f"http://127.0.0.1:{port}/health", env, log_path)
+
+
+def jupyter_server(
+    port: int, token: str, log_path=None, extra_env: dict | None = None, root_dir=ROOT
+) -> Server:
+    """JupyterLab on 127.0.0.1:`port`, rooted at the repository, opening on the notebook, with
+    the token in the environment (not on the command line, where `ps` would show it)."""
+    env = without_s3_credentials()
+    env.update(JUPYTER_TOKEN=token, **(extra_env or {}))
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root_dir}",
+        f"--LabApp.default_url=/lab/tree/{NOTEBOOK}",
+        # Offline by design: no news feed or update check fetched from the internet.
+        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")  # Jupyter refuses root unless told; `make run` as root is fine
+    return Server("jupyter", cmd, f"http://127.0.0.1:{port}/api", env, log_path)

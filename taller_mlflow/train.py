@@ -1,6 +1,6 @@
 """Train the penguin classifier with a tracked grid search, register and promote the best model.
 
-python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick]
+python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick] [--verbose]
 """
 
 import argparse
@@ -31,6 +31,7 @@ from taller_mlflow.data import read_penguins  # noqa: E402
 from taller_mlflow.errors import StageError  # noqa: E402
 from taller_mlflow.mlflow_config import configure_mlflow  # noqa: E402
 from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
+from taller_mlflow.progress import GridProgress, counting_fits, top_table  # noqa: E402
 from taller_mlflow.settings import Settings, get_settings, help_text  # noqa: E402
 from taller_mlflow.tracking import check_server, register_and_promote  # noqa: E402
 
@@ -100,8 +101,9 @@ def confusion_figure(y_true, y_pred, labels):
     return fig
 
 
-def tracked_search(settings: Settings, grid: dict, x_train, y_train):
-    """The grid search inside the active run, every combination autologged as a child run."""
+def tracked_search(settings: Settings, grid: dict, x_train, y_train, say=print):
+    """The grid search inside the active run, every combination autologged as a child run, with
+    a progress bar; every fit's own line only when settings.search_verbose is 2 or more."""
     mlflow.sklearn.autolog(
         max_tuning_runs=None,
         log_models=False,
@@ -109,16 +111,18 @@ def tracked_search(settings: Settings, grid: dict, x_train, y_train):
         log_post_training_metrics=False,
         silent=True,
     )
+    fold_lines = settings.search_verbose if settings.search_verbose >= 2 else 0
+    progress = GridProgress(grid_size(grid), say)
     try:
-        search = build_search(
-            grid, settings.cv_folds, settings.n_jobs, settings.seed, settings.search_verbose
-        )
+        search = build_search(grid, settings.cv_folds, settings.n_jobs, settings.seed, fold_lines)
         warm = threading.Thread(target=warm_requirement_checks, daemon=True)
         warm.start()  # runs while the fits run in joblib's worker processes
-        search.fit(x_train, y_train)
+        with counting_fits(lambda fits: progress.update(fits // settings.cv_folds)):
+            search.fit(x_train, y_train)
         warm.join()
         return search
     finally:
+        progress.close()
         mlflow.sklearn.autolog(disable=True)
 
 
@@ -162,7 +166,8 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
     try:
         mlflow.set_experiment(settings.experiment_name)
         with mlflow.start_run(run_name="grid_search") as run:
-            search = tracked_search(settings, grid, x_train, y_train)
+            search = tracked_search(settings, grid, x_train, y_train, say)
+            say(top_table(search.cv_results_))
             labels = sorted(y_train.unique())
             accuracy, f1_macro, model_info = log_best(
                 search.best_estimator_, penguins, x_test, y_test, labels
@@ -226,12 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
     parser.add_argument("--quick", action="store_true", help="2 combinations instead of 27")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also print every cross-validation fit"
+    )
     args = parser.parse_args(argv)
 
     overrides = {
         "data_url": args.data_url,
         "mlflow_tracking_uri": args.tracking_uri,
         "quick_grid": True if args.quick else None,
+        "search_verbose": 2 if args.verbose else None,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     quiet_mlflow()

@@ -154,7 +154,7 @@ def test_api_with_credentials_is_ready_and_predicts(auth, trained):
     stack, password, workdir = auth
     server, http = start_api(stack, workdir, password)
     try:
-        assert wait_for(lambda: http.get("/ready").status_code == 200, 60), http.get("/ready").text
+        assert wait_for(lambda: http.get("/ready").status_code == 200, 180), http.get("/ready").text
         response = http.post("/predict", json=ADELIE)
         assert response.status_code == 200, response.text
         assert response.json()["prediction"] == "Adelie"

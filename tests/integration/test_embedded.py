@@ -8,7 +8,7 @@ from taller_mlflow.servers import free_port
 
 def run_embedded(workdir) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "taller_mlflow.embedded", "--quick", "--no-wait",
+        [sys.executable, "-m", "taller_mlflow.embedded", "--quick", "--no-wait", "--no-jupyter",
          "--workdir", str(workdir), "--mlflow-port", str(free_port()), "--api-port", str(free_port())],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

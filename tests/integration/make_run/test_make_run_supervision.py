@@ -1,0 +1,101 @@
+"""`make run` supervises its servers: MLflow killed with SIGKILL comes back while the API keeps
+answering from its cache, Ctrl-C during the grid search stops everything within 5 s, and make
+killed with SIGKILL leaves no process holding a port. Plus its training output: one progress
+count, a top-5 table and the summary, no per-fold lines.
+
+The test that SIGKILLs make comes last: it ends the folder's shared `make run`."""
+
+import os
+import signal
+
+import psutil
+import pytest
+import requests
+
+from taller_mlflow.servers import port_is_free
+from tests.support import ADELIE, wait_for
+from tests.support.make_run import start_make_run
+
+pytestmark = pytest.mark.timeout(2400)
+
+BACK_WITHIN = (
+    60  # seconds: MLflow restarted and /ready true again after the kill (the issue's bound)
+)
+STOP_WITHIN = 5  # seconds: Ctrl-C, or make's death, to every process gone and every port free
+
+
+def test_training_prints_progress_a_top_5_table_and_the_summary_not_every_fold(make_run):
+    out = make_run.output()
+    assert "[CV]" not in out and "Fitting 5 folds" not in out
+    assert "grid search: 27/27 combinations" in out
+    assert "top 5 of 27 combinations" in out
+    table = out.split("top 5 of 27 combinations", 1)[1].splitlines()[1:7]
+    assert table[0].split()[:3] == ["rank", "cv", "accuracy"]
+    assert all(row.split()[0].isdigit() for row in table[1:]), table
+    assert "best params" in out and "test accuracy" in out
+
+
+def ready(api: str) -> int:
+    try:
+        return requests.get(f"{api}/ready", timeout=10).status_code
+    except requests.RequestException:
+        return 0
+
+
+def mlflow_healthy(mlflow: str) -> bool:
+    try:
+        return requests.get(f"{mlflow}/health", timeout=5).ok
+    except requests.RequestException:
+        return False
+
+
+def test_mlflow_killed_is_restarted_while_cached_predictions_keep_answering(make_run):
+    predict = f"{make_run.api}/predict"
+    assert requests.post(predict, json=ADELIE, timeout=30).json()["prediction"] == "Adelie"
+    os.kill(make_run.server_pid("mlflow server"), signal.SIGKILL)
+    answers, readiness = [], []
+
+    def back() -> bool:
+        resp = requests.post(predict, json=ADELIE, timeout=30)
+        answers.append((resp.status_code, resp.json().get("prediction")))
+        readiness.append(ready(make_run.api))
+        return mlflow_healthy(make_run.mlflow) and readiness[-1] == 200 and 503 in readiness
+
+    came_back = wait_for(back, BACK_WITHIN, interval=0.5)
+    out = make_run.output()
+    assert answers and all(a == (200, "Adelie") for a in answers), answers
+    assert 503 in readiness, f"/ready never turned false while MLflow was down: {readiness}"
+    assert came_back, (
+        f"MLflow/ready not back within {BACK_WITHIN} s: {readiness[-5:]}\n{out[-2000:]}"
+    )
+    assert "mlflow exited with -9; restarting it in 1 s" in out
+    assert "restarted mlflow (pid" in out
+    assert make_run.proc.poll() is None
+
+
+def test_ctrl_c_during_the_grid_search_stops_everything_within_5_s(tmp_path):
+    run = start_make_run(tmp_path / "interrupted")
+    try:
+        run.wait_for("grid search: 6/27 combinations", 1200)  # mid-search, workers busy
+        processes = run.descendants()
+        os.killpg(run.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        _, alive = psutil.wait_procs(processes, timeout=STOP_WITHIN)
+        assert not alive, f"still running {STOP_WITHIN} s after Ctrl-C: {alive}"
+        assert all(port_is_free(p) for p in run.ports)
+        out = run.output()
+        assert "interrupted: stopping" in out
+        assert "[4/5]" not in out, "the API started after Ctrl-C"
+        assert "stopped MLflow and the API, and JupyterLab" in out
+    finally:
+        run.stop()
+
+
+def test_make_killed_with_sigkill_frees_every_port_within_5_s(make_run):
+    processes = make_run.descendants()
+    assert not any(port_is_free(p) for p in make_run.ports)
+    make_run.proc.kill()
+    freed = wait_for(lambda: all(port_is_free(p) for p in make_run.ports), STOP_WITHIN, 0.1)
+    assert freed, {p: port_is_free(p) for p in make_run.ports}
+    _, alive = psutil.wait_procs(processes, timeout=STOP_WITHIN)
+    assert not alive, f"orphans {STOP_WITHIN} s after the ports were freed: {alive}"
+    assert "stopped MLflow and the API, and JupyterLab" in make_run.output()
