@@ -32,7 +32,7 @@ def features_from_columns(columns: Mapping[str, Sequence], max_rows: int) -> dic
     missing = [c for c in FEATURES if c not in columns]
     if missing:
         raise ColumnError(missing[0], f"missing; the model needs {', '.join(FEATURES)}")
-    unknown = sorted(set(columns) - set(FEATURES))
+    unknown = sorted(map(str, set(columns) - set(FEATURES)))
     if unknown:
         raise ColumnError(unknown[0], f"unknown; the model takes {', '.join(FEATURES)}")
     lengths = {c: len(columns[c]) for c in FEATURES}
@@ -75,8 +75,8 @@ def _normalised(values: Sequence, column: str) -> list[str]:
 def measure(values: Sequence, column: str) -> np.ndarray:
     try:
         numbers = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        row = next(i for i, v in enumerate(values) if not _is_number(v))
+    except (TypeError, ValueError, OverflowError):
+        row = next((i for i, v in enumerate(values) if not _is_number(v)), 0)
         raise ColumnError(column, f"expected a number, got {values[row]!r}", row) from None
     if numbers.ndim != 1:
         raise ColumnError(column, "expected one number per row")
@@ -93,6 +93,6 @@ def measure(values: Sequence, column: str) -> np.ndarray:
 def _is_number(value) -> bool:
     try:
         float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     return not isinstance(value, list | tuple | dict)

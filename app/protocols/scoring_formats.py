@@ -49,6 +49,8 @@ def split_columns(split) -> dict[str, Sequence]:
     if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
         raise bad("dataframe_split must be an object with 'columns' and 'data'")
     columns, data = split["columns"], split.get("data")
+    if not all(isinstance(c, str) for c in columns):
+        raise bad("dataframe_split.columns must be a list of column names")
     if not isinstance(data, list) or not all(type(row) is list for row in data):
         raise bad("dataframe_split.data must be a list of rows, each a list")
     widths = set(map(len, data))

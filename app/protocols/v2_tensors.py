@@ -85,7 +85,7 @@ def from_json(tensor: dict) -> list:
     data, n = tensor.get("data"), _rows(tensor)
     if not isinstance(data, list):
         raise bad(f"input {tensor['name']!r}: 'data' must be a list")
-    if data and isinstance(data[0], list):  # row-major nesting is allowed: [[a], [b]]
+    if data and all(isinstance(row, list) for row in data):  # row-major nesting: [[a], [b]]
         data = list(chain.from_iterable(data))
     if len(data) != n:
         raise bad(f"input {tensor['name']!r}: {len(data)} values for shape {tensor['shape']}")

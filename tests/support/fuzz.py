@@ -26,6 +26,20 @@ def _decode(blob: dict | None) -> bytes:
     return base64.b64decode(blob["$base64"]) if blob and "$base64" in blob else b""
 
 
+# Where each protocol puts its one-line error: /predict and the API's own routes in `detail`,
+# MLflow's scoring protocol in `message`, the Open Inference Protocol in `error`.
+MESSAGE_KEYS = ("detail", "message", "error")
+
+
+def _error_message(response: dict) -> str | None:
+    try:
+        body = json.loads(_decode(response.get("content")))
+    except ValueError:
+        return None
+    found = [body.get(k) for k in MESSAGE_KEYS] if isinstance(body, dict) else []
+    return next((m for m in found if isinstance(m, str) and m), None)
+
+
 def fuzz(base_url: str, max_examples: int, report_dir: Path, seed: int = 20261126) -> FuzzReport:
     exe = Path(sys.executable).with_name("st")
     subprocess.run(
@@ -54,10 +68,6 @@ def fuzz(base_url: str, max_examples: int, report_dir: Path, seed: int = 2026112
                 if status >= 500:
                     body = _decode(request.get("body"))[:300]
                     server_errors.append((request["method"], request["uri"], status, body))
-                if 400 <= status < 500:
-                    try:
-                        detail = json.loads(_decode(response.get("content")))["detail"]
-                        assert isinstance(detail, str) and detail
-                    except (ValueError, KeyError, TypeError, AssertionError):
-                        bad.append((request["method"], request["uri"], status))
+                if 400 <= status < 500 and not _error_message(response):
+                    bad.append((request["method"], request["uri"], status))
     return FuzzReport(sum(statuses.values()), statuses, operations, bad, server_errors)

@@ -145,3 +145,10 @@ def test_ping_and_version_answer_as_mlflow_models_serve(api):
     assert api.get("/ping").status_code == 200
     version = api.get("/version")
     assert version.status_code == 200 and version.text.count(".") == 2
+
+
+def test_invocations_with_non_string_column_names_is_400_not_500(api):
+    split = {"columns": [1, ["x"]], "data": [[1, 2]]}
+    response = api.post("/invocations", json={"dataframe_split": split})
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == "dataframe_split.columns must be a list of column names"

@@ -169,3 +169,10 @@ def test_unknown_model_is_404_and_not_ready(api):
     response = api.post("/v2/models/nope/infer", json={"inputs": tensors()})
     assert response.status_code == 404
     assert "not found" in response.json()["error"]
+
+
+def test_infer_with_half_nested_data_is_400_not_500(api):
+    body = {"inputs": tensors(body_mass_g={"data": [[3750], 4000, [3800]]})}
+    response = api.post("/v2/models/modelo_penguins/infer", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("column 'body_mass_g', row 0")
