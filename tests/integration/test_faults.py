@@ -140,7 +140,16 @@ def restore_bucket(stack, objects: dict[str, bytes]) -> None:
 
 
 def test_s3_killed_keeps_cached_predictions_turns_ready_false_and_recovers(env):
-    stack, api, http, result, spare = env
+    stack, api, http, result, _ = env
+    # A version registered now, so that no earlier test (the fuzzer reaches every model route)
+    # can have loaded it: the API needs the artifact store to serve it.
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
+    source = client.get_model_version("modelo_penguins", result.model_version).source
+    mlflow.set_tracking_uri(stack.tracking_uri)
+    mlflow.set_registry_uri(stack.tracking_uri)
+    spare = str(mlflow.register_model(source, "modelo_penguins").version)
+    ready = lambda: client.get_model_version("modelo_penguins", spare).status == "READY"  # noqa: E731
+    assert wait_for(ready, 30)
     assert http.get("/ready").json() == {
         "ready": True,
         "registry_reachable": True,
