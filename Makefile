@@ -7,12 +7,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 PYTEST_ARGS ?=
+# `make test` runs the test files on this many pytest-xdist workers (0: all in the pytest process;
+# tests/conftest.py says how files are shared out).
+# Most of the suite waits on servers and containers, so workers beyond the core count still help.
+TEST_WORKERS ?= 3
 # `make run JUPYTER=0` leaves JupyterLab off. --stop-with-parent: killing make, even with SIGKILL,
 # stops the run and its servers (Linux's parent-death signal).
 JUPYTER ?= 1
 RUN_FLAGS = --stop-with-parent $(if $(filter 0 no false,$(JUPYTER)),--no-jupyter)
 
-.PHONY: help install install-dev run run-quick test test-fast test-static lint format bench clean
+.PHONY: help install install-dev run run-quick monitor promote test test-fast test-static lint format bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -43,7 +47,8 @@ run-quick: install ## like run, with the 2-combination grid
 # MariaDB and PostgreSQL: the host's when they answer on the test settings' ports, else started
 # from the compose files for the run and removed afterwards (tests/support/host_services.py).
 test: install-dev ## all tests: unit, static, real services (MariaDB, PostgreSQL, S3, MLflow, API), Docker stack
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m tests.support.host_services -- $(PY) -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m tests.support.host_services -- \
+	  $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install-dev ## tests/unit only: in-process, no service, no Docker
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -59,9 +64,23 @@ format: install-dev ## ruff format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install-dev ## benchmark: the API vs `mlflow models serve` vs in-process scikit-learn; writes bench/results/
+bench: install-dev ## benchmark: the API vs `mlflow models serve` vs in-process scikit-learn, then swaps and the shadow; writes bench/results/
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.promotion
+
+# The drift job, once, over the last 24 h: `make run`'s prediction log and MLflow by default;
+# an exported PREDICTION_LOG_URL, and MLFLOW_TRACKING_URI (environment or .env), point it elsewhere.
+monitor: install ## one drift check now: each version's logged predictions vs. its training data, written to MLflow
+	PREDICTION_LOG_URL="$${PREDICTION_LOG_URL:-sqlite:///$(CURDIR)/.run/monitoring.db}" \
+	  $(PY) -m taller_mlflow.monitor --once $(MONITOR_ARGS)
+
+# The promotion gate by hand, against MLFLOW_TRACKING_URI (environment or .env; make run's MLflow
+# by default): `make promote V=5`, `make promote V=5 FORCE=1`, `make promote ROLLBACK=1`.
+promote: install ## move @production to version V through the promotion gate (FORCE=1 overrides it; ROLLBACK=1 undoes the last move)
+	PREDICTION_LOG_URL="$${PREDICTION_LOG_URL:-sqlite:///$(CURDIR)/.run/monitoring.db}" \
+	  $(PY) -m taller_mlflow.promote $(if $(filter 1 yes true,$(ROLLBACK)),--rollback,$(V)) \
+	  $(if $(filter 1 yes true,$(FORCE)),--force) $(PROMOTE_ARGS)
 
 clean: ## remove the embedded run's data (.run/)
 	rm -rf .run

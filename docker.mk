@@ -28,6 +28,7 @@ up: .env ## check the host ports, build and start the whole stack, wait until he
 	@echo "JupyterLab  http://$$($(COMPOSE) port jupyter 8888 | sed 's/^0\.0\.0\.0/localhost/')/lab  (token: JUPYTER_TOKEN in .env)"
 	@echo "MinIO       http://$$($(COMPOSE) port minio 9000) (S3 API), console http://$$($(COMPOSE) port minio 9001) (bucket mlflows3)"
 	@echo "MySQL       $$($(COMPOSE) port mysql 3306)  PostgreSQL $$($(COMPOSE) port postgres 5432)"
+	@echo "Prometheus  http://$$($(COMPOSE) port prometheus 9090) (alerts: prometheus/alerts.yml)"
 
 down: ## stop and remove the stack's containers (volumes, so data, are kept; add -v by hand to drop them)
 	$(COMPOSE) down

@@ -6,13 +6,15 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from app import metrics
+from app import metrics, webhooks
 from app.docs import install_offline_docs
 from app.errors import install_error_handlers
+from app.events import RequestIdMiddleware
 from app.openapi import install_openapi
 from app.protocols import scoring, v2
 from app.protocols.errors import ProtocolError, protocol_error_response
 from app.routes import router
+from app.shadow import start_shadow, stop_shadow
 from taller_mlflow.serving import ModelRegistry
 from taller_mlflow.settings import Settings, get_settings
 
@@ -29,6 +31,17 @@ def registry_from_settings(settings: Settings) -> ModelRegistry:
     )
 
 
+def start_prediction_log(app: FastAPI, settings: Settings):
+    """The prediction log as an observer, when PREDICTION_LOG_URL is set; None otherwise."""
+    if not settings.prediction_log_url:
+        return None
+    from taller_mlflow.monitoring.log import PredictionLog
+
+    prediction_log = PredictionLog.from_settings(settings)
+    app.state.prediction_observers.append(prediction_log.observe)
+    return prediction_log
+
+
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -37,8 +50,15 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         app.state.registry = registry or registry_from_settings(settings)
         await run_in_threadpool(app.state.registry.warm_up)
         app.state.registry.start()
+        prediction_log = start_prediction_log(app, settings)
+        app.state.shadow = start_shadow(app, settings, prediction_log)
+        webhooks.register_in_background(settings)
         yield
         app.state.registry.stop()
+        await run_in_threadpool(stop_shadow, app)  # before the log: it writes shadow rows there
+        if prediction_log is not None:  # a clean shutdown writes what is still queued
+            app.state.prediction_observers.remove(prediction_log.observe)
+            await run_in_threadpool(prediction_log.close)
 
     app = FastAPI(
         title="Penguin species API",
@@ -48,12 +68,16 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         default_response_class=JSONResponse,
     )
     app.state.settings = settings
+    app.state.prediction_observers = []  # app/events.py; tests may append their own
+    app.state.shadow = None  # app/shadow.py, set at start when TALLER_SHADOW_FRACTION > 0
     app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     install_error_handlers(app)
     app.add_exception_handler(ProtocolError, protocol_error_response)
     app.include_router(router)
     app.include_router(scoring.router)
     app.include_router(v2.router)
+    app.include_router(webhooks.router)
     install_openapi(app)
     install_offline_docs(app)
     return app

@@ -5,6 +5,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.errors import ApiError, json_response
+from app.events import record_results
 from app.limits import parse_predict_body, read_capped_body
 from app.metrics import metrics_response, observe_predictions
 from app.openapi import ERRORS, PREDICT_BODY_SCHEMA
@@ -78,4 +79,5 @@ async def predict(request: Request):
         f"{results[0]['model']}/{results[0]['version']}"
     )
     observe_predictions(results)
+    record_results(request, penguins, results)
     return json_response(results if is_batch else results[0])

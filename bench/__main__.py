@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import ROOT, phases, report
+from bench import ROOT, logcost, phases, report
 from bench.load import require_wrk
 from taller_mlflow.servers import without_s3_credentials
 
@@ -31,6 +31,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-repeats", type=int, default=3, help="plain/tracked pairs (3)")
     parser.add_argument("--api-workers", type=int, default=2, help="the API's workers (2)")
     parser.add_argument("--quick", action="store_true", help="2-combination grid (smoke run)")
+    parser.add_argument(
+        "--only",
+        choices=["log-cost"],
+        help="log-cost: only the prediction log's cells (log off vs on); writes log_cost.json",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args(argv)
 
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[key]
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if args.only == "log-cost":
+        print(logcost.finish(phases.run_log_cost(wrk, args), args.out))
+        return 0
     res = phases.run_all(wrk, args)
     print(report.finish(res, args.out))
     return 0

@@ -33,9 +33,15 @@ def mlflow_serve(model_uri: str, port: int, tracking_uri: str, log_path: Path) -
     return mlflow_models_serve(model_uri, port, tracking_uri, log_path)
 
 
-def api(port: int, tracking_uri: str, log_path: Path, workers: int) -> Server:
+def api(
+    port: int, tracking_uri: str, log_path: Path, workers: int, extra_env: dict | None = None
+) -> Server:
     server = api_server(
-        port, tracking_uri, log_path, workers=workers, extra_env={"MODEL_NAME": MODEL}
+        port,
+        tracking_uri,
+        log_path,
+        workers=workers,
+        extra_env={"MODEL_NAME": MODEL, **(extra_env or {})},
     )
     # The flag, not only the environment: it holds whatever the settings' env names become.
     server.cmd += ["--workers", str(workers)]

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import BATCH, MODEL, harness, protocols, say
+from bench import BATCH, MODEL, harness, logcost, protocols, say
 from bench.load import Wrk, batch_of, load_in_process, load_server, penguin_rows, write_bodies
 from bench.training import time_training
 from taller_mlflow.servers import Server, free_port
@@ -154,7 +154,34 @@ def run_all(wrk_exe: str, args) -> dict:
         run.rows = penguin_rows()
         mlflow_serve_phase(run, res)
         api_phase(run, res, args.api_workers, args.soak)
+        logcost.log_cost_phase(run, res, args.api_workers)
         in_process_phase(run, res)
+    finally:
+        for server in run.servers:
+            server.stop()
+        if stack:
+            stack.close()
+    res["machine"]["loadavg_at_end"] = harness.loadavg()
+    return res
+
+
+def run_log_cost(wrk_exe: str, args) -> dict:
+    """`--only log-cost`: the tracking stack, one training, and the prediction log's cells."""
+    from taller_mlflow.train import train
+
+    res: dict = {"machine": harness.machine(), "duration_s": args.duration}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    say(f"work dir {workdir}")
+    run = Run(Wrk(wrk_exe, workdir), workdir, args.duration)
+    stack = None
+    try:
+        stack, data_url = harness.tracking_stack(workdir)
+        run.tracking_uri = stack.tracking_uri
+        say("training once" + (" (2-combination grid)" if args.quick else ""))
+        trained = train(stack.settings(data_url, quick_grid=args.quick), say=lambda _: None)
+        run.version = res["model_version"] = trained.model_version
+        run.rows = penguin_rows()
+        logcost.log_cost_phase(run, res, args.api_workers)
     finally:
         for server in run.servers:
             server.stop()

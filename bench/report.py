@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import BATCH, MODEL, protocols, say
+from bench import BATCH, MODEL, logcost, protocols, say
 from bench.protocols import best_rows_s
 
 TARGETS = {
@@ -15,6 +15,7 @@ TARGETS = {
     "first_prediction_s": 1.5,
     "memory": 0.5,  # API RSS (all workers) <= 0.5x mlflow models serve
     "training": 1.2,  # tracked / plain GridSearchCV
+    "log_cost_pct": logcost.TARGET_PCT,  # /predict req/s lost to the prediction log, percent
 }
 LABELS = {
     "mlflow_serve": "(a) `mlflow models serve` (1 worker)",
@@ -109,6 +110,8 @@ def api_rows(res: dict) -> list[tuple]:
 
 def verdicts(res: dict) -> list[dict]:
     rows = columnar_rows(res) + api_rows(res)
+    if "log_cost" in res:
+        rows.append(logcost.verdict_row(res))
     return [verdict(what, value, TARGETS[key], up, detail) for what, value, key, up, detail in rows]
 
 

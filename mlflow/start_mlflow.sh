@@ -17,6 +17,10 @@
 #   MLFLOW_BIN                    the mlflow executable (default: `mlflow` on PATH)
 #   MLFLOW_SERVER_ENABLE_JOB_EXECUTION  false (default here): no huey job workers, which only the
 #                                 GenAI features use; saves three processes per server
+#   MLFLOW_WEBHOOK_KEY_FILE       where to keep the Fernet key MLflow encrypts webhook secrets with,
+#                                 created on the first start, when MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
+#                                 is unset. Without either, each worker makes its own key and no
+#                                 webhook can be delivered (taller_mlflow/webhooks.py).
 set -euo pipefail
 
 : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (e.g. postgresql+psycopg2://user:pass@host:5432/mlflow)}"
@@ -29,6 +33,14 @@ MLFLOW_BIN="${MLFLOW_BIN:-mlflow}"
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 export MLFLOW_S3_ENDPOINT_URL="${MLFLOW_S3_ENDPOINT_URL:-}"
 [ -n "$MLFLOW_S3_ENDPOINT_URL" ] || unset MLFLOW_S3_ENDPOINT_URL
+if [ -z "${MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY:-}" ] && [ -n "${MLFLOW_WEBHOOK_KEY_FILE:-}" ]; then
+  if [ ! -s "$MLFLOW_WEBHOOK_KEY_FILE" ]; then
+    # A Fernet key: 32 random bytes, URL-safe base64. Kept, so stored secrets stay readable.
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' >"$MLFLOW_WEBHOOK_KEY_FILE")
+  fi
+  MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY="$(cat "$MLFLOW_WEBHOOK_KEY_FILE")"
+  export MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
+fi
 
 args=(server
   --backend-store-uri "$MLFLOW_BACKEND_STORE_URI"

@@ -21,9 +21,12 @@ import time
 from pathlib import Path
 
 import requests
+from sqlalchemy.engine import make_url
 
+from taller_mlflow import webhooks
 from taller_mlflow.data import CSV_NAME, load_csv_into
 from taller_mlflow.errors import StageError
+from taller_mlflow.monitor import server as monitor_server
 from taller_mlflow.schemas import EXAMPLE_PENGUIN
 from taller_mlflow.servers import (
     NOTEBOOK,
@@ -115,6 +118,7 @@ def start_mlflow(supervisor: Supervisor, workdir: Path, port: int) -> None:
         port,
         workdir / "mlflow.log",
         workers=1,
+        extra_env=webhooks.server_env(workdir),  # deliveries to the local API
     )
     t0 = time.perf_counter()
     supervisor.start(mlflow, 180)
@@ -147,15 +151,40 @@ def run_training(data_url: str, tracking_uri: str, args) -> None:
     say(result.summary())
 
 
-def start_api(supervisor: Supervisor, workdir: Path, port: int, tracking_uri: str) -> None:
+def prediction_log_url(workdir: Path) -> str:
+    """Every prediction is logged; an exported PREDICTION_LOG_URL wins over the SQLite file.
+    The API writes it, the drift job reads it."""
+    return os.environ.get("PREDICTION_LOG_URL") or f"sqlite:///{workdir.resolve()}/monitoring.db"
+
+
+def start_api(
+    supervisor: Supervisor, workdir: Path, port: int, tracking_uri: str, webhook_secret: str = ""
+) -> None:
     api_url = f"http://127.0.0.1:{port}"
     print(f"[4/5] starting the API on {api_url}", flush=True)
-    api = api_server(port, tracking_uri, workdir / "api.log")
+    log_url = prediction_log_url(workdir)
+    api = api_server(
+        port,
+        tracking_uri,
+        workdir / "api.log",
+        extra_env={"PREDICTION_LOG_URL": log_url, "TALLER_WEBHOOK_SECRET": webhook_secret},
+    )
     t0 = time.perf_counter()
     supervisor.start(api, 120)
     say(f"up in {time.perf_counter() - t0:.1f}s (pid {api.proc.pid}, log: {api.log_path})")
+    shown = make_url(log_url).render_as_string(hide_password=True)
+    say(f"predictions logged to {shown} (table prediction_log)")
     answer = requests.post(f"{api_url}/predict", json=EXAMPLE_PENGUIN, timeout=30).json()
     say(f"check: {answer['prediction']} from {answer['model']} version {answer['version']}")
+
+
+def start_monitor(supervisor: Supervisor, workdir: Path, tracking_uri: str) -> None:
+    """The drift job, on the stack's schedule (TALLER_MONITOR_INTERVAL_SECONDS), supervised like
+    the servers: it writes its checks to MLflow (experiment monitoring_<model>)."""
+    job = monitor_server(tracking_uri, prediction_log_url(workdir), workdir / "monitor.log")
+    supervisor.spawn(job)
+    every = Settings().monitor_interval_seconds
+    say(f"drift job every {every:g} s (pid {job.proc.pid}, log: {job.log_path})")
 
 
 def lab_url(port: int, token: str) -> str:
@@ -166,6 +195,7 @@ def print_ready(args, jupyter, token: str | None) -> None:
     print("[5/5] ready")
     print(f"  MLflow UI   http://127.0.0.1:{args.mlflow_port}")
     print(f"  API docs    http://127.0.0.1:{args.api_port}/docs")
+    print(f"  Drift       MLflow experiment monitoring_{Settings().model_name} (now: make monitor)")
     if jupyter:
         url = lab_url(args.jupyter_port, token)
         if os.environ.get("JUPYTER_TOKEN"):
@@ -195,8 +225,11 @@ def run(args, supervisor: Supervisor, workdir: Path) -> int:
     if not args.no_jupyter:
         jupyter, token = spawn_jupyter(supervisor, workdir, args.jupyter_port, tracking_uri)
     start_mlflow(supervisor, workdir, args.mlflow_port)
+    api_url = f"http://127.0.0.1:{args.api_port}"
+    secret = webhooks.register_local(tracking_uri, api_url, workdir, say)
     run_training(data_url, tracking_uri, args)
-    start_api(supervisor, workdir, args.api_port, tracking_uri)
+    start_api(supervisor, workdir, args.api_port, tracking_uri, secret)
+    start_monitor(supervisor, workdir, tracking_uri)
     if jupyter:
         jupyter.wait_healthy(120)
     print_ready(args, jupyter, token)

@@ -83,6 +83,16 @@ class LoadError(BaseModel):
     retry_in_seconds: float
 
 
+class ShadowAgreement(BaseModel):
+    """This version scored as `challenger` beside production, off the response path (this API
+    process's counts since it started)."""
+
+    rows: int
+    agreed: int
+    agreement_rate: float | None
+    against_versions: list[str] = Field(description="production versions it was compared with")
+
+
 class ModelVersionInfo(BaseModel):
     version: str
     aliases: list[str]
@@ -93,6 +103,12 @@ class ModelVersionInfo(BaseModel):
     loaded: bool
     inference: str | None
     load_error: LoadError | None = None
+    # str, not a Literal: a tag edited by hand must not turn the listing into a 500.
+    drift_status: str | None = Field(
+        None, description="the last drift check's status, ok, warn or drift (version tag)"
+    )
+    drift_checked_at: str | None = Field(None, description="when it was checked, UTC ISO 8601")
+    shadow: ShadowAgreement | None = None
 
 
 class ModelInfo(BaseModel):

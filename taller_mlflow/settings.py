@@ -2,8 +2,9 @@
 
 Generic names carry the prefix TALLER_ (TALLER_SEED, TALLER_API_PORT, ...) so they cannot collide
 with another program's variables. The names the workshop's users already set keep their plain
-names: MLFLOW_TRACKING_URI, DATA_URL, EXPERIMENT_NAME, MODEL_NAME, MODEL_ALIAS and
-MODEL_REFRESH_SECONDS (`.env` files, compose files and scripts in the wild use them).
+names: MLFLOW_TRACKING_URI, DATA_URL, EXPERIMENT_NAME, MODEL_NAME, MODEL_ALIAS,
+MODEL_REFRESH_SECONDS, and the prediction log's PREDICTION_LOG_URL and
+PREDICTION_LOG_RETENTION_DAYS (`.env` files, compose files and scripts in the wild use them).
 
     python -m taller_mlflow.settings --env-example   # every setting with its default, for .env
 """
@@ -62,6 +63,13 @@ class Settings(BaseSettings):
     registration_timeout_seconds: float = Field(
         120.0, description="Budget for registering and promoting a version, retries included."
     )
+    promotion_tolerance: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Promotion gate: how far below production's accuracy, on the same evaluation "
+        "rows, a candidate's may be.",
+    )
 
     # API
     api_host: str = Field("0.0.0.0", description="Interface `python -m app` listens on.")
@@ -89,6 +97,77 @@ class Settings(BaseSettings):
     )
     protocol_max_body_bytes: int = Field(
         8_000_000, description="Largest /invocations or V2 infer body, in bytes."
+    )
+
+    # Prediction log (taller_mlflow/monitoring/log.py)
+    prediction_log_url: str = plain(
+        "",
+        "PREDICTION_LOG_URL",
+        "SQLAlchemy URL the API logs every prediction to (table prediction_log); empty: off.",
+    )
+    prediction_log_retention_days: int = plain(
+        30,
+        "PREDICTION_LOG_RETENTION_DAYS",
+        "Prediction log rows older than this many days are deleted (hourly); 0 keeps them all.",
+    )
+    prediction_log_queue_size: int = Field(
+        10_000, description="Prediction log events waiting to be written; beyond it they drop."
+    )
+    prediction_log_batch_size: int = Field(
+        500, description="Rows the prediction log writes per insert, at most."
+    )
+    prediction_log_flush_seconds: float = Field(
+        1.0, description="Longest a logged prediction waits before its batch is written."
+    )
+
+    # Safe promotion: MLflow webhooks (app/webhooks.py) and the shadow challenger (app/shadow.py)
+    webhook_secret: str = Field(
+        "",
+        description="Secret MLflow signs its registry webhooks with; empty: /webhooks/mlflow "
+        "answers 404 and only polling swaps.",
+    )
+    webhook_url: str = Field(
+        "",
+        description="URL MLflow calls for this API's /webhooks/mlflow; set with the secret, the "
+        "API registers the webhook at start.",
+    )
+    shadow_fraction: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of requests served by MODEL_ALIAS also scored, off the response "
+        "path, by the model's `challenger` alias; 0: off.",
+    )
+
+    # Drift monitoring (python -m taller_mlflow.monitor; taller_mlflow/monitoring/)
+    reference_bins: int = Field(
+        5, description="Training: quantile bins per numeric feature in the reference profile."
+    )
+    monitor_window_hours: float = Field(
+        24.0, description="Drift job: how far back it reads the prediction log, in hours."
+    )
+    monitor_min_rows: int = Field(
+        100,
+        description="Drift job: fewest logged rows a version needs in the window to be checked.",
+    )
+    monitor_interval_seconds: float = Field(
+        600.0, description="Drift job: seconds between checks when it runs as a service."
+    )
+    monitor_psi_warn: float = Field(
+        0.1, description="Drift job: PSI from which a feature is `warn` (if its test agrees)."
+    )
+    monitor_psi_drift: float = Field(
+        0.25, description="Drift job: PSI from which a feature is `drift` (if its test agrees)."
+    )
+    monitor_p_value: float = Field(
+        0.01,
+        description="Drift job: a PSI level counts only when the KS or chi-squared p-value is below it.",
+    )
+    monitor_metrics_host: str = Field(
+        "0.0.0.0", description="Drift job service: interface its Prometheus /metrics listens on."
+    )
+    monitor_metrics_port: int = Field(
+        9108, description="Drift job service: port of its Prometheus /metrics (0: none)."
     )
 
 

@@ -127,9 +127,11 @@ def version_number(version) -> int:
     return int(version.version)
 
 
-def _tag_and_promote(client, name: str, version: str, alias: str, tags: dict) -> None:
+def _tag_and_promote(client, name: str, version: str, alias: str | None, tags: dict) -> None:
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))
+    if alias is None:  # register only: the promotion gate decides about the alias
+        return
     promote(client, name, version, alias)
     if str(client.get_model_version_by_alias(name, alias).version) != version:
         raise RegistrationFailed(f"alias {alias} did not move to {version}")
@@ -149,7 +151,7 @@ def register_and_promote(
     model_uri: str,
     run_id: str,
     name: str,
-    alias: str = "production",
+    alias: str | None = "production",
     *,
     tags: dict | None = None,
     timeout: float = REGISTRATION_TIMEOUT,
@@ -161,7 +163,9 @@ def register_and_promote(
 
     Transient errors (the server or its database briefly away) are retried; anything else is
     raised at once. Every attempt and every wait share one budget of `timeout` seconds. The alias
-    only ever points at a READY version, and is read back to check that it moved.
+    only ever points at a READY version, and is read back to check that it moved. With
+    `alias=None` the version is registered and tagged only (training then asks the promotion
+    gate, taller_mlflow.promotion, to move the alias).
     """
     budget = Budget(clock() + timeout, clock, sleep)
 

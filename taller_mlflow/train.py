@@ -31,11 +31,17 @@ from taller_mlflow.data import read_penguins  # noqa: E402
 from taller_mlflow.errors import StageError  # noqa: E402
 from taller_mlflow.mlflow_config import configure_mlflow  # noqa: E402
 from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
+from taller_mlflow.monitoring.reference import build_profile, log_profile  # noqa: E402
 from taller_mlflow.progress import GridProgress, counting_fits, top_table  # noqa: E402
+from taller_mlflow.promotion.evaluation import log_eval_rows  # noqa: E402
+from taller_mlflow.promotion.gate import gate_for, promote_retrying  # noqa: E402
+from taller_mlflow.promotion.lease import PromotionBusy  # noqa: E402
+from taller_mlflow.promotion.outcome import REJECTED_STATUS, PromotionError  # noqa: E402
 from taller_mlflow.settings import Settings, get_settings, help_text  # noqa: E402
 from taller_mlflow.tracking import check_server, register_and_promote  # noqa: E402
 
 log = logging.getLogger(__name__)
+PROMOTION_REJECTED_EXIT = 3  # trained and registered; the promotion gate kept the alias
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class TrainResult:
     rows_dropped: int
     combinations: int
     seconds: float
+    promoted: bool = True  # False when the promotion gate kept the alias where it was
+    promotion: str = ""  # the gate's one-line decision
 
     def summary(self) -> str:
         params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in self.best_params.items())
@@ -64,10 +72,12 @@ class TrainResult:
                 f"cv accuracy     {self.cv_score:.4f}",
                 f"test accuracy   {self.test_accuracy:.4f}",
                 f"test macro F1   {self.test_f1_macro:.4f}",
-                f"model           {self.model_name} version {self.model_version} (@{self.model_alias})",
+                f"model           {self.model_name} version {self.model_version} "
+                + (f"(@{self.model_alias})" if self.promoted else "(registered, not promoted)"),
                 f"rows            {self.rows_used} used, {self.rows_dropped} dropped",
                 f"wall time       {self.seconds:.1f} s for {self.combinations} combinations",
             ]
+            + ([f"promotion       {self.promotion}"] if self.promotion else [])
         )
 
 
@@ -136,6 +146,8 @@ def log_best(best, penguins, x_test, y_test, labels) -> tuple[float, float, obje
     fig = confusion_figure(y_test, y_pred, labels)
     mlflow.log_figure(fig, "confusion_matrix.png")
     plt.close(fig)
+    # The promotion gate scores this version and production on these very rows.
+    log_eval_rows(x_test, y_test)
     model_info = mlflow.sklearn.log_model(
         best,
         name="model",
@@ -172,19 +184,30 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
             accuracy, f1_macro, model_info = log_best(
                 search.best_estimator_, penguins, x_test, y_test, labels
             )
-        say(f"[4/4] registering {settings.model_name} and pointing @{settings.model_alias} at it")
+            # The drift job's reference: the training split, in the run the version comes from.
+            log_profile(build_profile(x_train, y_train, settings.reference_bins))
+        alias = settings.model_alias
+        say(f"[4/4] registering {settings.model_name}; the promotion gate decides @{alias}")
         version = register_and_promote(
             client,
             model_info.model_uri,
             run.info.run_id,
             settings.model_name,
-            settings.model_alias,
+            None,  # registered only: the alias moves through the gate, as `promote` moves it
             # The API lists each version's accuracy from this tag: no get_run per version.
             tags={"test_accuracy": accuracy},
             timeout=settings.registration_timeout_seconds,
         )
+        gate = gate_for(settings, client, say=say)
+        outcome = promote_retrying(
+            gate, str(version.version), settings.registration_timeout_seconds
+        )
+        say(outcome.line())
     except MlflowException as exc:
         raise StageError("mlflow", f"{settings.mlflow_tracking_uri}: {exc.message}") from exc
+    except (PromotionError, PromotionBusy) as exc:
+        raise StageError("promotion", str(exc)) from exc
+    live = outcome.status != REJECTED_STATUS
 
     return TrainResult(
         run_id=run.info.run_id,
@@ -196,11 +219,14 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
         model_name=settings.model_name,
         model_alias=settings.model_alias,
         model_version=str(version.version),
-        model_uri=f"models:/{settings.model_name}@{settings.model_alias}",
+        model_uri=f"models:/{settings.model_name}"
+        + (f"@{settings.model_alias}" if live else f"/{version.version}"),
         rows_used=len(penguins.frame),
         rows_dropped=penguins.rows_dropped,
         combinations=grid_size(grid),
         seconds=time.perf_counter() - started,
+        promoted=live,
+        promotion=outcome.line(),
     )
 
 
@@ -255,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(result)))
     else:
         print(result.summary())
+    if not result.promoted:  # registered, but the gate kept the alias: say so, and exit 3
+        print(f"error: {result.promotion}", file=sys.stderr)
+        return PROMOTION_REJECTED_EXIT
     return 0
 
 

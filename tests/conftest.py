@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 TESTS = Path(__file__).resolve().parent
 KIND_MARKERS = {"unit": None, "static": "static", "integration": "services", "stack": "docker"}
@@ -25,12 +26,45 @@ def _kind(item: pytest.Item) -> str:
     return kind
 
 
+# `make test` runs the suite on pytest-xdist workers. A unit of work is a test file, so its module
+# fixtures (one MLflow server per file, say) are built once. Two folders are one unit each and run
+# on a single worker, in file order: tests/stack (the Docker tests share container names and host
+# ports) and tests/integration/make_run (its files share one `make run`, and the last one kills
+# it). Units start in this order, the longest chains first: the Docker unit, then `make run`'s
+# and the files known to take minutes.
+KIND_ORDER = {"stack": 0, "integration": 1, "static": 2, "unit": 3}
+SLOW_FILES = ("test_faults.py", "test_training_failures.py", "test_training.py")
+SHARED_UNITS = ("tests/stack/", "tests/integration/make_run/")
+
+
+def _order(item: pytest.Item, kind: str) -> tuple[int, int]:
+    path = Path(str(item.path))
+    slow = path.name in SLOW_FILES or path.parent.name == "make_run"
+    return KIND_ORDER[kind], 0 if slow else 1
+
+
+class FileOrFolderScheduling(LoadScopeScheduling):
+    """xdist's scope scheduling with a test's scope its file, or its folder in SHARED_UNITS."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        folder = next((f for f in SHARED_UNITS if nodeid.startswith(f)), None)
+        return folder or nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    return FileOrFolderScheduling(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    kinds = {}
     for item in items:
-        marker = KIND_MARKERS[_kind(item)]
+        kind = kinds[item] = _kind(item)
+        marker = KIND_MARKERS[kind]
         if marker:
             item.add_marker(marker)
+    items.sort(key=lambda item: _order(item, kinds[item]))  # stable: a file keeps its order
 
 
 @pytest.fixture(autouse=True, scope="session")

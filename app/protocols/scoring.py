@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.columns import features_from_columns
+from app.events import alias_of, record
 from app.limits import read_capped_body
 from app.metrics import observe_labels
 from app.openapi import SCORING_BODY
@@ -63,12 +64,14 @@ async def invocations(
         columns = parse_invocation(raw, request.headers.get("content-type"))
         features = features_from_columns(columns, settings.protocol_max_rows)
         if is_cached(registry, model_text):
-            served, _, proba = score_columns(registry, model_text, features)
+            served, resolution, proba = score_columns(registry, model_text, features)
         else:  # resolving or loading talks to MLflow: keep the event loop free
-            served, _, proba = await run_in_threadpool(
+            served, resolution, proba = await run_in_threadpool(
                 score_columns, registry, model_text, features
             )
     labels = labels_of(served, proba)
     request.scope.setdefault("state", {})["model"] = f"{served.name}/{served.version}"
     observe_labels(f"{served.name}/{served.version}", labels)
+    alias = alias_of(registry, model_text, resolution)
+    record(request, model=served, alias=alias, features=features, labels=labels, proba=proba)
     return Response(orjson.dumps({"predictions": labels}), media_type="application/json")

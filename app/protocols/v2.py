@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from app.columns import features_from_columns
 from app.errors import json_response
+from app.events import alias_of, record
 from app.limits import read_capped_body
 from app.metrics import observe_labels
 from app.openapi import V2_INFER_BODY
@@ -105,12 +106,16 @@ async def infer(request: Request, name: str, version: str | None = None):
         outputs = wanted_outputs(body, OUTPUTS)
         features = features_from_columns(input_columns(body, binary), settings.protocol_max_rows)
         if is_cached(registry, text):
-            model, _, proba = score_columns(registry, text, features)
+            model, resolution, proba = score_columns(registry, text, features)
         else:
-            model, _, proba = await run_in_threadpool(score_columns, registry, text, features)
+            model, resolution, proba = await run_in_threadpool(
+                score_columns, registry, text, features
+            )
     labels = labels_of(model, proba)
     request.scope.setdefault("state", {})["model"] = f"{model.name}/{model.version}"
     observe_labels(f"{model.name}/{model.version}", labels)
+    alias = alias_of(registry, text, resolution)
+    record(request, model=model, alias=alias, features=features, labels=labels, proba=proba)
     values = {
         "label": ("BYTES", [len(labels)], labels),
         "probabilities": ("FP64", list(proba.shape), proba.astype("<f8").ravel()),

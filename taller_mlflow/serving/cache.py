@@ -4,7 +4,8 @@ A version that cannot be loaded (a broken pickle, a missing module, a model from
 scikit-learn) is recorded with its reason and retried with exponential backoff; until then
 asking for it fails fast with ModelLoadFailed instead of downloading it again on every request.
 Registry outages are not the version's fault: they propagate as RegistryUnavailable and are
-not recorded.
+not recorded. A version counts as loaded only once it has predicted a real penguin (smoke_check),
+so a model that unpickles but cannot predict is a failed load too, never swapped in.
 """
 
 import logging
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from taller_mlflow.data import FEATURES
+from taller_mlflow.schemas import EXAMPLE_PENGUIN
 from taller_mlflow.serving.refs import ModelNotFound, RegistryUnavailable
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,23 @@ class LoadFailure:
             "attempts": self.attempts,
             "retry_in_seconds": round(self.retry_in, 1),
         }
+
+
+# A real penguin (the dataset's first row): every version must score it before it is served.
+SMOKE_PENGUIN = {k: v for k, v in EXAMPLE_PENGUIN.items() if k in FEATURES}
+
+
+def smoke_check(model: "LoadedModel") -> None:
+    """Raise unless the model gives one finite probability row over its classes for a penguin."""
+    proba = np.asarray(
+        model.sk_model.predict_proba(pd.DataFrame([SMOKE_PENGUIN], columns=FEATURES))
+    )
+    if proba.shape != (1, len(model.classes)):
+        raise ValueError(
+            f"smoke prediction: shape {proba.shape}, expected (1, {len(model.classes)})"
+        )
+    if not np.all(np.isfinite(proba)) or abs(float(proba.sum()) - 1.0) > 1e-3:
+        raise ValueError(f"smoke prediction: not probabilities: {proba.tolist()}")
 
 
 class ModelLoadFailed(RuntimeError):
@@ -155,6 +174,7 @@ class ModelCache:
                 model = LoadedModel(
                     name, version, got.sk_model, classes, 0.0, got.run_id, got.inputs
                 )
+                smoke_check(model)
                 if self.compile_fast_path:
                     self.compile_fast_path(model)
             except (ModelNotFound, RegistryUnavailable):

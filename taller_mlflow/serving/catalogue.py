@@ -10,12 +10,18 @@ import pandas as pd
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
+from taller_mlflow.promotion.lease import LOCK_SUFFIX
 from taller_mlflow.serving.cache import ModelCache
 from taller_mlflow.serving.pages import all_pages
 from taller_mlflow.serving.refs import RegistryUnavailable
 
 RUN_BATCH = 100
 ACCURACY = "test_accuracy"
+
+
+def is_listed(name: str) -> bool:
+    """A promotion's lock is a registered model (taller_mlflow/promotion/lease.py), not a model."""
+    return not name.endswith(LOCK_SUFFIX)
 
 
 class Catalogue:
@@ -27,12 +33,15 @@ class Catalogue:
             models = all_pages(self.client.search_registered_models, max_results=self.page_size)
         except MlflowException:
             return []
-        return sorted(rm.name for rm in models)
+        return sorted(rm.name for rm in models if is_listed(rm.name))
 
-    def describe(self, serving: dict[str, dict[str, str]] | None = None) -> list[dict]:
+    def describe(
+        self, serving: dict[str, dict[str, str]] | None = None, shadow: dict | None = None
+    ) -> list[dict]:
         """Every registered model with its versions; `serving` maps name -> {alias: version}
-        for the aliases this API currently serves (it can lag the registry after a failed load)."""
-        serving = serving or {}
+        for the aliases this API currently serves (it can lag the registry after a failed load);
+        `shadow` maps (name, version) -> the version's agreement as a shadow challenger."""
+        serving, shadow = serving or {}, shadow or {}
         try:
             models = all_pages(self.client.search_registered_models, max_results=self.page_size)
             versions = all_pages(self.client.search_model_versions, max_results=10_000)
@@ -48,11 +57,15 @@ class Catalogue:
                 "aliases": {k: str(v) for k, v in (rm.aliases or {}).items()},
                 "serving": serving.get(rm.name, {}),
                 "versions": [
-                    self._version(v, rm.aliases or {}, accuracy)
+                    {
+                        **self._version(v, rm.aliases or {}, accuracy),
+                        "shadow": shadow.get((v.name, str(v.version))),
+                    }
                     for v in sorted(by_model.get(rm.name, []), key=lambda v: -int(v.version))
                 ],
             }
             for rm in sorted(models, key=lambda rm: rm.name)
+            if is_listed(rm.name)
         ]
 
     def _accuracies(self, versions) -> dict[str, float]:
@@ -91,4 +104,7 @@ class Catalogue:
             "loaded": loaded is not None,
             "inference": loaded.fast_status if loaded else None,
             "load_error": failure.describe() if failure else None,
+            # Written by the drift job (taller_mlflow.monitoring.job) as version tags.
+            "drift_status": (v.tags or {}).get("drift.status"),
+            "drift_checked_at": (v.tags or {}).get("drift.checked_at"),
         }

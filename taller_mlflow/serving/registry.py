@@ -45,6 +45,9 @@ class ModelRegistry:
         self.refresher = Refresher(self.refresh, refresh_seconds, **(refresher_hooks or {}))
         self._resolutions: dict[ModelRef, Resolution] = {}
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        # () -> {(name, version): agreement} from shadow scoring (app/shadow.py), for the listing
+        self.shadow_stats: Callable[[], dict] | None = None
 
     # --- the request path -------------------------------------------------------------------
     def parse(self, text: str | None) -> ModelRef:
@@ -83,20 +86,39 @@ class ModelRegistry:
         """Re-resolve every alias reference; load a moved alias's version before switching."""
         if not self.default_loaded():
             self.warm_up()
-        with self._lock:
-            current = {ref: res for ref, res in self._resolutions.items() if ref.version is None}
-        for ref, old in current.items():
-            try:
-                fresh = self.resolver.resolve(ref)
-                if (fresh.version, fresh.via) == (old.version, old.via):
-                    continue
-                self.cache.load(fresh.name, fresh.version)
-            except EXPECTED as exc:
-                log.warning("%s keeps serving %s/%s: %s", ref, old.name, old.version, exc)
-                continue
+        self._refresh_where(lambda ref: True)
+
+    def refresh_model(self, name: str) -> dict[str, str]:
+        """Re-resolve `name`'s alias references now (a webhook said one moved), with the same
+        rule as the poll: load first, never swap in a failed load. Returns {alias: version}
+        this API serves for `name` afterwards."""
+        if name == self.default_model and not self.default_loaded():
+            self.warm_up()
+        self._refresh_where(lambda ref: ref.name == name)
+        return self.serving().get(name, {})
+
+    def _refresh_where(self, wanted: Callable[[ModelRef], bool]) -> None:
+        # One refresh at a time: a poll that read an alias just before a webhook's refresh moved
+        # it must not swap the older version back in afterwards.
+        with self._refresh_lock:
             with self._lock:
-                self._resolutions[ref] = fresh
-            log.info("%s now serves %s/%s", ref, fresh.name, fresh.version)
+                current = {
+                    ref: res
+                    for ref, res in self._resolutions.items()
+                    if ref.version is None and wanted(ref)
+                }
+            for ref, old in current.items():
+                try:
+                    fresh = self.resolver.resolve(ref)
+                    if (fresh.version, fresh.via) == (old.version, old.via):
+                        continue
+                    self.cache.load(fresh.name, fresh.version)
+                except EXPECTED as exc:
+                    log.warning("%s keeps serving %s/%s: %s", ref, old.name, old.version, exc)
+                    continue
+                with self._lock:
+                    self._resolutions[ref] = fresh
+                log.info("%s now serves %s/%s", ref, fresh.name, fresh.version)
 
     def start(self) -> None:
         self.refresher.start()
@@ -113,7 +135,8 @@ class ModelRegistry:
         return out
 
     def describe(self) -> list[dict]:
-        return self.catalogue.describe(self.serving())
+        shadow = self.shadow_stats() if self.shadow_stats else None
+        return self.catalogue.describe(self.serving(), shadow)
 
     def model_names(self) -> list[str]:
         return self.catalogue.model_names()

@@ -4,17 +4,21 @@ import uuid
 
 import pytest
 
-from tests.support.mysql import INIT_SQL, mysql_connect, mysql_url, run_sql_file
+from tests.support.mysql import INIT_SQL, mysql_connect, mysql_url, run_sql_text
 from tests.support.services import start_stack
 
 
 @pytest.fixture(scope="session")
-def penguins_mysql_url() -> str:
-    """A fresh `mydatabase` loaded by init.sql through the command-line client."""
+def penguins_mysql_url(worker_id) -> str:
+    """A fresh copy of `mydatabase` loaded by init.sql through the command-line client.
+
+    Under pytest-xdist each worker gets its own copy (`mydatabase_gw0`, ...), so no worker drops
+    the table another one is reading."""
+    name = "mydatabase" if worker_id == "master" else f"mydatabase_{worker_id}"
     with mysql_connect() as conn, conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS mydatabase")
-    run_sql_file(INIT_SQL)
-    return mysql_url("mydatabase")
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    run_sql_text(INIT_SQL.read_text().replace("mydatabase", name))
+    return mysql_url(name)
 
 
 @pytest.fixture

@@ -3,13 +3,15 @@
     scripts/stack_test.sh          (make stack-test; builds the stand-in images where needed)
     pytest tests/stack -v
 
-On spare host ports (13306, 15432, 19000, 19001, 15000, 18989, 18888; STACK_TEST_PORT_PREFIX=2
+On spare host ports (13306, 15432, 19000, 19001, 15000, 18989, 18888, 19090; STACK_TEST_PORT_PREFIX=2
 gives 23306, ...), under a project, network and container names of its own and with an env file
 of its own (random passwords), it:
   1. runs `docker compose up -d --build --wait` for docker-compose.yaml;
   2. checks every service is healthy, the bucket exists and MySQL holds the 344 penguins;
   3. runs JupyterLab/mlflow_pipeline.ipynb inside the jupyter container with papermill;
   4. from the host, calls GET /listar_modelos and POST /predict for real penguins;
+  4b. asks Prometheus for `up{job="api"} == 1` and a non-zero prediction counter, and MLflow for
+     the monitor service's drift check run on those predictions;
   5. checks the registered model's artifacts are in the bucket (boto3 on the published port);
   6. runs `docker compose down` (keeping volumes) and `up` again, and checks that runs, model,
      alias, artifacts and rows survived, and that the API still predicts;
@@ -38,7 +40,7 @@ from taller_mlflow.servers import ROOT
 from tests.support import wait_for
 
 COMPOSE_FILES = sorted(ROOT.glob("docker-compose*.yaml"))
-IMAGE_VARS = ["PYTHON_IMAGE", "MYSQL_IMAGE", "POSTGRES_IMAGE", "MINIO_IMAGE"]
+IMAGE_VARS = ["PYTHON_IMAGE", "MYSQL_IMAGE", "POSTGRES_IMAGE", "MINIO_IMAGE", "PROMETHEUS_IMAGE"]
 NOTEBOOK = "JupyterLab/mlflow_pipeline.ipynb"
 MODEL_NAME = "modelo_penguins"
 EXPERIMENT = "mlflow_penguins_vf"
@@ -169,6 +171,10 @@ class Stack:
     def mlflow(self) -> str:
         return f"http://127.0.0.1:{self.port('MLFLOW_HOST_PORT')}"
 
+    @property
+    def prometheus(self) -> str:
+        return f"http://127.0.0.1:{self.port('PROMETHEUS_HOST_PORT')}"
+
     def s3(self):
         import boto3
 
@@ -197,6 +203,8 @@ def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
             "POSTGRES_USER": "mlflow",
             "POSTGRES_PASSWORD": secrets.token_hex(8),
             "POSTGRES_DB": "mlflow",
+            "MONITORING_DB_USER": "monitoring",
+            "MONITORING_DB_PASSWORD": secrets.token_hex(8),
             "MINIO_ROOT_USER": "admin",
             "MINIO_ROOT_PASSWORD": secrets.token_hex(8),
             "MINIO_BUCKET": BUCKET,
@@ -210,9 +218,13 @@ def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
             "MLFLOW_HOST_PORT": f"{prefix}5000",
             "API_HOST_PORT": f"{prefix}8989",
             "JUPYTER_HOST_PORT": f"{prefix}8888",
+            "PROMETHEUS_HOST_PORT": f"{prefix}9090",
+            # The drift job checks every 5 s, as soon as a version has 3 logged predictions.
+            "TALLER_MONITOR_INTERVAL_SECONDS": "5",
+            "TALLER_MONITOR_MIN_ROWS": "3",
         }
     )
-    for svc in ["MYSQL", "POSTGRES", "MINIO", "MLFLOW", "API", "JUPYTER"]:
+    for svc in ["MYSQL", "POSTGRES", "MINIO", "MLFLOW", "API", "JUPYTER", "MONITOR", "PROMETHEUS"]:
         settings[f"{svc}_CONTAINER_NAME"] = f"{project}_{svc.lower()}"
     return settings
 
@@ -353,9 +365,9 @@ def _predict_all(stack: Stack) -> None:
 
 def test_every_service_healthy_and_data_seeded(compose_stack):
     services = _services(compose_stack)
-    for svc in ["mysql", "postgres", "minio", "mlflow", "api", "jupyter"]:
+    for svc in ["mysql", "postgres", "minio", "mlflow", "api", "jupyter", "monitor", "prometheus"]:
         assert services[svc]["State"] == "running", services[svc]
-    for svc in ["mysql", "postgres", "minio", "mlflow", "api"]:
+    for svc in ["mysql", "postgres", "minio", "mlflow", "api", "monitor", "prometheus"]:
         assert services[svc]["Health"] == "healthy", services[svc]
     assert services["minio-init"]["State"] == "exited"
     assert services["minio-init"]["ExitCode"] == 0
@@ -395,6 +407,60 @@ def test_api_lists_models_and_predicts_species(compose_stack):
     _predict_all(compose_stack)
 
 
+def _prometheus(stack: Stack, query: str) -> list:
+    try:
+        resp = requests.get(f"{stack.prometheus}/api/v1/query", params={"query": query}, timeout=10)
+        return resp.json()["data"]["result"] if resp.ok else []
+    except requests.RequestException:
+        return []
+
+
+def _monitor_runs(stack: Stack) -> list[dict]:
+    """The drift job's check runs in MLflow (experiment monitoring_<model>)."""
+    try:
+        exp = _mlflow_get(
+            stack, "experiments/get-by-name", experiment_name=f"monitoring_{MODEL_NAME}"
+        )
+    except requests.HTTPError:  # not created yet: no check has run
+        return []
+    resp = requests.post(
+        f"{stack.mlflow}/api/2.0/mlflow/runs/search",
+        json={"experiment_ids": [exp["experiment"]["experiment_id"]], "max_results": 100},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return resp.json().get("runs", [])
+
+
+def test_prometheus_scrapes_the_api_and_the_drift_job_writes_its_checks(compose_stack):
+    """The predictions above are logged by the API; the monitor service (every 5 s here, from 3
+    rows) checks them against the version's training reference and writes a run to MLflow; and
+    Prometheus (on loopback) scrapes the API and the drift job."""
+    stack = compose_stack
+    api_up = stack.timed(
+        "Prometheus: api target up",
+        wait_for, lambda: _prometheus(stack, 'up{job="api"} == 1'), 120, interval=2,
+    )  # fmt: skip
+    assert api_up, _prometheus(stack, "up")
+    predicted = wait_for(lambda: _prometheus(stack, "sum(api_predictions_total) > 0"), 60, 2)
+    assert predicted, _prometheus(stack, "api_predictions_total")
+    runs = stack.timed(
+        "drift job: first check run", wait_for, lambda: _monitor_runs(stack), 180, interval=3
+    )
+    assert runs, "the monitor service wrote no check run (docker compose logs monitor)"
+    metrics = {m["key"] for m in runs[0]["data"].get("metrics", [])}
+    assert {"drift_status", "psi_body_mass_g", "p_value_island"} <= metrics, metrics
+    run_tags = {t["key"]: t["value"] for t in runs[0]["data"].get("tags", [])}
+    checked = _mlflow_get(
+        stack, "model-versions/get", name=MODEL_NAME, version=run_tags["model_version"]
+    )["model_version"]
+    tags = {t["key"]: t["value"] for t in checked.get("tags", [])}
+    assert tags.get("drift.status") in {"ok", "warn", "drift"}, tags
+    monitor_up = wait_for(lambda: _prometheus(stack, 'up{job="monitor"} == 1'), 60, interval=2)
+    assert monitor_up, _prometheus(stack, "up")
+    assert wait_for(lambda: _prometheus(stack, "model_drift_status"), 60, interval=2)
+
+
 def test_model_artifacts_are_in_the_bucket(compose_stack):
     keys = _model_keys(compose_stack, _production(compose_stack))
     names = {k.rsplit("/", 1)[-1] for k in keys}
@@ -421,7 +487,10 @@ def test_runs_model_artifacts_and_rows_survive_down_and_up(compose_stack):
     after = (_runs(stack), _production(stack)["version"], _objects(stack), _rows(stack))
     assert after[0] == before[0], "runs changed"
     assert after[1] == before[1], "model version changed"
-    assert after[2] == before[2], "bucket objects changed"
+    # Every object is still there, unchanged; the monitor service may have added its reports.
+    assert before[2].items() <= after[2].items(), "bucket objects lost or changed"
+    added = set(after[2]) - set(before[2])
+    assert all(k.rsplit("/", 1)[-1].startswith("drift_report.") for k in added), added
     assert after[3] == before[3] == PENGUIN_ROWS
     assert _model_keys(stack, _production(stack))
     stack.timed("API ready after restart", _wait_api_ready, stack)

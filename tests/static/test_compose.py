@@ -25,6 +25,8 @@ PARTS = {
     "docker-compose-mlflow.yaml": {"mlflow"},
     "docker-compose-fastapi.yaml": {"api"},
     "docker-compose-jupyter.yaml": {"jupyter"},
+    "docker-compose-monitor.yaml": {"monitor"},
+    "docker-compose-prometheus.yaml": {"prometheus"},
 }
 CONTAINER_NAMES = {
     "mysql": "mysql_model_data",
@@ -33,7 +35,7 @@ CONTAINER_NAMES = {
     "api": "api_models",
 }
 HEALTHCHECKED = ["mysql", "postgres", "minio", "mlflow", "api"]
-LONG_RUNNING = ["mysql", "postgres", "minio", "mlflow", "api", "jupyter"]
+LONG_RUNNING = ["mysql", "postgres", "minio", "mlflow", "api", "jupyter", "monitor", "prometheus"]
 NETWORK = "mi_red_compartida"
 
 
@@ -157,6 +159,7 @@ def test_host_ports_are_overridable(tmp_path):
         "MLFLOW_HOST_PORT": "15000",
         "API_HOST_PORT": "18989",
         "JUPYTER_HOST_PORT": "18888",
+        "PROMETHEUS_HOST_PORT": "19090",
     }
     custom = write_env(tmp_path / "ports.env", {**env_example(), **overrides})
     out = compose("-f", TOP, "config", "--format", "json", env_file=custom)

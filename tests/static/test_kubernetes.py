@@ -29,8 +29,10 @@ OVERLAYS = ["dev", "production"]
 SCHEMA_VERSIONS = ["1.33.0", "1.37.0"]  # the oldest supported and the newest the package ships
 WORKLOADS = {"Deployment", "StatefulSet", "Job", "CronJob"}
 # Set by the official postgres image's documentation, not by this project: the data folder inside
-# the volume (its root holds lost+found on most provisioners).
-IMAGE_VARIABLES = {"PGDATA"}
+# the volume (its root holds lost+found on most provisioners). And MLflow's own name for the Fernet
+# key its servers encrypt webhook secrets with: the Secret's entry that is mounted as the file
+# MLFLOW_WEBHOOK_KEY_FILE names (start_mlflow.sh reads it), so both replicas share one key.
+IMAGE_VARIABLES = {"PGDATA", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"}
 # Kubernetes container → the compose service it mirrors.
 COMPOSE_TWINS = {
     "mlflow": "mlflow",
@@ -360,13 +362,17 @@ def test_everything_is_denied_unless_a_policy_allows_it(objects):
 
 def test_each_store_accepts_only_its_clients(workdir):
     objs = render("dev", workdir)
-    assert ingress_sources(objs, "postgres") == {"mlflow", "mlflow-db-upgrade"}
+    assert ingress_sources(objs, "postgres") == {"mlflow", "mlflow-db-upgrade", "api"}
     assert ingress_sources(objs, "mysql") == {"train"}
     assert ingress_sources(objs, "minio") == {"mlflow", "minio-create-bucket"}
 
 
-def test_the_api_reaches_only_the_mlflow_server_and_dns(objects):
-    assert egress_targets(objects, "api") == {"mlflow", "kube-dns"}
+def test_the_api_reaches_only_the_mlflow_server_dns_and_an_in_cluster_prediction_log(objects):
+    in_cluster_postgres = any(
+        o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres" for o in objects
+    )
+    expected = {"mlflow", "kube-dns"} | ({"postgres"} if in_cluster_postgres else set())
+    assert egress_targets(objects, "api") == expected
 
 
 # --- names: .env.example, the compose files, the Secrets -------------------------------------------------
@@ -393,7 +399,7 @@ def manifest_names(objs: list[dict]) -> set[str]:
     names = set()
     for obj in objs:
         if obj["kind"] in {"ConfigMap", "Secret"} and not obj["metadata"]["name"].startswith(
-            ("mlflow-scripts", "mysql-init")
+            ("mlflow-scripts", "mysql-init", "postgres-init")  # files, not variables
         ):
             names |= set(obj.get("data", {}))
         if obj["kind"] in WORKLOADS:
@@ -461,6 +467,15 @@ def test_dev_secret_example_urls_carry_its_passwords():
     )
     assert f":{values['POSTGRES_PASSWORD']}@postgres:" in values["MLFLOW_BACKEND_STORE_URI"]
     assert f":{values['MYSQL_PASSWORD']}@mysql:" in values["DATA_URL"]
+    assert f":{values['MONITORING_DB_PASSWORD']}@postgres:" in values["PREDICTION_LOG_URL"]
+
+
+def test_dev_creates_the_prediction_log_database_with_the_same_script():
+    copy = KUBE / "overlays/dev/01-monitoring.sh"
+    assert copy.read_bytes() == (ROOT / "postgres-init/01-monitoring.sh").read_bytes(), (
+        "kustomize reads no file outside its folder: cp postgres-init/01-monitoring.sh "
+        + str(copy.relative_to(ROOT))
+    )
 
 
 def test_dev_seeds_mysql_with_the_same_init_sql():

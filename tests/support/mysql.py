@@ -24,11 +24,14 @@ def mysql_client() -> str:
 
 
 def run_sql_file(path: Path, database: str | None = None) -> None:
+    run_sql_text(path.read_text(), database)
+
+
+def run_sql_text(sql: str, database: str | None = None) -> None:
     cmd = [mysql_client(), "-h", MYSQL_HOST, "-P", str(MYSQL_PORT), "-u", MYSQL_USER]
     if database:
         cmd.append(database)
-    with path.open("rb") as fh:
-        subprocess.run(cmd, stdin=fh, check=True, capture_output=True, timeout=60)
+    subprocess.run(cmd, input=sql.encode(), check=True, capture_output=True, timeout=60)
 
 
 def mysql_connect(database: str | None = None):

@@ -16,6 +16,8 @@ PLAIN = {
     "model_name": "MODEL_NAME",
     "model_alias": "MODEL_ALIAS",
     "model_refresh_seconds": "MODEL_REFRESH_SECONDS",
+    "prediction_log_url": "PREDICTION_LOG_URL",
+    "prediction_log_retention_days": "PREDICTION_LOG_RETENTION_DAYS",
 }
 
 
@@ -79,6 +81,8 @@ def test_known_names_stay_plain(clean_env):
         "MODEL_NAME": "m",
         "MODEL_ALIAS": "staging",
         "MODEL_REFRESH_SECONDS": "1",
+        "PREDICTION_LOG_URL": "sqlite:///log.db",
+        "PREDICTION_LOG_RETENTION_DAYS": "7",
     }
     for key, value in values.items():
         clean_env.setenv(key, value)

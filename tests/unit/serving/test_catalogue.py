@@ -43,6 +43,15 @@ def test_model_names_reads_every_page():
     assert len(catalogue_of(client).model_names()) == 121
 
 
+def test_a_promotions_lock_is_not_listed_as_a_model():
+    client = FakeMlflowClient()
+    client.add_version("modelo_penguins", tags={"test_accuracy": 0.99})
+    client.models["modelo_penguins.promotion-lock"] = {"aliases": {}, "versions": {}}
+    catalogue = catalogue_of(client)
+    assert [m["name"] for m in catalogue.describe()] == ["modelo_penguins"]
+    assert catalogue.model_names() == ["modelo_penguins"]
+
+
 def test_accuracy_comes_from_the_version_tag_else_from_its_run():
     client = FakeMlflowClient()
     client.add_version("tagged", tags={"test_accuracy": 0.97})

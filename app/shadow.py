@@ -1,0 +1,215 @@
+"""Shadow scoring: a sampled share of production's predictions is scored again by the model's
+`challenger` alias, and the agreement is counted per challenger version.
+
+`ShadowScorer.observe` is a prediction observer (app/events.py): on the response path it only
+draws a random number and, for a sampled event, puts it on a small bounded queue (a full queue
+drops it, counted). A daemon thread does the rest: it finds the challenger (resolved through the
+registry, cached for `recheck_seconds` or until a webhook invalidates it; loaded through the
+model cache, so a version that fails to load or its smoke test is never used), scores the same
+feature columns, compares labels row by row, and records the agreement in memory (for
+/listar_modelos), in Prometheus (`api_shadow_rows_total{model,challenger_version,agrees}`) and,
+when a sink is given (the prediction log), as rows with endpoint "shadow" and `agrees` set.
+So the response's body and timing never depend on the challenger.
+"""
+
+import logging
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from prometheus_client import Counter
+
+from app.events import PredictionEvent
+from taller_mlflow.serving import ModelLoadFailed, ModelNotFound, ModelRegistry, RegistryUnavailable
+from taller_mlflow.serving.refs import ModelRef
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "shadow"
+ALIAS = "challenger"
+
+SHADOW_ROWS = Counter(
+    "api_shadow_rows_total",
+    "Rows scored by the challenger beside production, by whether the labels agreed",
+    ["model", "challenger_version", "agrees"],
+)
+SHADOW_DROPPED = Counter(
+    "api_shadow_dropped_total", "Sampled requests not shadowed (reason: queue_full)", ["reason"]
+)
+
+
+@dataclass(frozen=True)
+class ShadowEvent(PredictionEvent):
+    """The challenger's answer for one production event; `agrees` is row aligned."""
+
+    agrees: list[bool] = field(default_factory=list)
+
+
+@dataclass
+class Agreement:
+    rows: int = 0
+    agreed: int = 0
+    against: set = field(default_factory=set)
+
+    def describe(self) -> dict:
+        return {
+            "rows": self.rows,
+            "agreed": self.agreed,
+            "agreement_rate": round(self.agreed / self.rows, 6) if self.rows else None,
+            "against_versions": sorted(self.against, key=lambda v: (len(v), v)),
+        }
+
+
+class ShadowScorer:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        fraction: float,
+        *,
+        alias: str = ALIAS,
+        sink=None,
+        recheck_seconds: float = 30.0,
+        queue_size: int = 1000,
+        rng=random.random,
+        start: bool = True,
+    ):
+        self.registry, self.fraction, self.alias = registry, fraction, alias
+        self.sink, self.recheck_seconds, self.rng = sink, recheck_seconds, rng
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self._challengers: dict[str, tuple[str | None, float]] = {}  # name -> (version, until)
+        self._stats: dict[tuple[str, str], Agreement] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self.scored = 0  # events the worker finished with, for tests and the bench
+        if start:
+            self._thread.start()
+
+    # --- the response path: a random number and a put_nowait ---------------------------------
+    def observe(self, event: PredictionEvent) -> None:
+        if event.model_alias != self.registry.default_alias or self.rng() >= self.fraction:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except queue.Full:
+            SHADOW_DROPPED.labels("queue_full").inc()
+
+    # --- what the rest of the API asks ------------------------------------------------------
+    def invalidate(self, name: str) -> None:
+        """An alias of `name` moved (webhook): look its challenger up again on the next event."""
+        with self._lock:
+            self._challengers.pop(name, None)
+
+    def stats(self) -> dict[tuple[str, str], dict]:
+        with self._lock:
+            return {key: a.describe() for key, a in self._stats.items()}
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # --- the worker --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                event = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self.score(event)
+            except Exception:  # noqa: BLE001 - one bad event must not end shadow scoring
+                log.exception("shadow scoring failed for request %s", event.request_id)
+            finally:
+                self.scored += 1
+
+    def challenger_version(self, name: str) -> str | None:
+        """The version `name@challenger` points at, re-read every recheck_seconds (a missing
+        alias too: no registry call per request when there is no challenger)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._challengers.get(name)
+        if cached and now < cached[1]:
+            return cached[0]
+        try:
+            version = self.registry.resolver.resolve(ModelRef(name, self.alias)).version
+        except ModelNotFound:
+            version = None
+        except RegistryUnavailable:
+            version = cached[0] if cached else None  # keep what we knew while MLflow is away
+        with self._lock:
+            self._challengers[name] = (version, now + self.recheck_seconds)
+        return version
+
+    def score(self, event: PredictionEvent) -> None:
+        version = self.challenger_version(event.model_name)
+        if version is None or version == event.model_version:
+            return
+        cache = self.registry.cache
+        try:
+            model = cache.get(event.model_name, version) or cache.load(event.model_name, version)
+        except (ModelLoadFailed, ModelNotFound, RegistryUnavailable) as exc:
+            log.warning("shadow: challenger %s/%s not usable: %s", event.model_name, version, exc)
+            return
+        started = time.perf_counter()
+        proba = model.predict_proba_columns(event.features)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        labels = np.asarray(model.classes, dtype=object)[proba.argmax(axis=1)].tolist()
+        agrees = [a == b for a, b in zip(labels, event.labels, strict=True)]
+        self._count(event, version, agrees)
+        if self.sink is not None:
+            self.sink(
+                ShadowEvent(
+                    request_id=event.request_id,
+                    endpoint=ENDPOINT,
+                    model_name=event.model_name,
+                    model_version=version,
+                    model_alias=self.alias,
+                    features=event.features,
+                    labels=labels,
+                    proba=proba,
+                    classes=list(model.classes),
+                    latency_ms=elapsed_ms,  # the challenger's own scoring time
+                    ts=datetime.now(UTC),
+                    agrees=agrees,
+                )
+            )
+
+    def _count(self, event: PredictionEvent, version: str, agrees: list[bool]) -> None:
+        agreed = sum(agrees)
+        with self._lock:
+            stats = self._stats.setdefault((event.model_name, version), Agreement())
+            stats.rows += len(agrees)
+            stats.agreed += agreed
+            stats.against.add(event.model_version)
+        if agreed:
+            SHADOW_ROWS.labels(event.model_name, version, "true").inc(agreed)
+        if len(agrees) - agreed:
+            SHADOW_ROWS.labels(event.model_name, version, "false").inc(len(agrees) - agreed)
+
+
+def start_shadow(app, settings, prediction_log=None) -> ShadowScorer | None:
+    """Shadow scoring as a prediction observer, unless TALLER_SHADOW_FRACTION is 0; its rows go
+    to the prediction log when there is one. The listing reads its agreement counts."""
+    if settings.shadow_fraction <= 0:
+        return None
+    scorer = ShadowScorer(
+        app.state.registry,
+        settings.shadow_fraction,
+        sink=prediction_log.observe if prediction_log is not None else None,
+        recheck_seconds=settings.model_refresh_seconds,
+    )
+    app.state.registry.shadow_stats = scorer.stats
+    app.state.prediction_observers.append(scorer.observe)
+    return scorer
+
+
+def stop_shadow(app) -> None:
+    scorer = getattr(app.state, "shadow", None)
+    if scorer is not None:
+        app.state.prediction_observers.remove(scorer.observe)
+        scorer.close()

@@ -1,0 +1,1 @@
+"""Watching the served model: the prediction log, reference profiles and drift checks."""

@@ -1,0 +1,167 @@
+"""The drift job: each model version's logged predictions in a window against its reference.
+
+For every (model, version) with rows in table prediction_log between `start` and `end` (default:
+the last `monitor_window_hours`), at least `monitor_min_rows` of them, it
+- loads the version's reference profile from its source run (reference_profile.json);
+- compares the window with it (taller_mlflow.monitoring.drift.compare);
+- writes one MLflow run in experiment `monitoring_<model>`: a metric per feature (psi_*,
+  p_value_*, status_* with 0 ok, 1 warn, 2 drift), the overall `drift_status`, the rows, the
+  picture drift_report.png and the numbers in drift_report.json;
+- tags the version: drift.status (ok, warn, drift), drift.checked_at (UTC, ISO 8601), drift.run_id.
+A version with too few rows, unknown to the registry or without a profile is skipped, and the
+reason is returned and logged; the others are still checked.
+
+Shadow rows (endpoint "shadow") are the challenger's predictions on production traffic: they are
+checked under the challenger's version like any other, so a challenger shows drift before it is
+promoted.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from taller_mlflow.monitoring import report as pictures
+from taller_mlflow.monitoring.drift import DriftReport, Thresholds, code, compare
+from taller_mlflow.monitoring.reference import NoProfile, load_profile
+from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, prediction_log
+from taller_mlflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATUS_TAG, CHECKED_TAG, RUN_TAG = "drift.status", "drift.checked_at", "drift.run_id"
+
+
+def experiment_name(model: str) -> str:
+    return f"monitoring_{model}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One version's outcome: a status and its run, or the reason it was skipped."""
+
+    model: str
+    version: str
+    rows: int
+    status: str | None = None
+    run_id: str | None = None
+    report: DriftReport | None = None
+    skipped: str | None = None
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        settings.monitor_psi_warn, settings.monitor_psi_drift, settings.monitor_p_value
+    )
+
+
+def read_window(engine: sa.Engine, start: datetime, end: datetime) -> pd.DataFrame:
+    """The rows logged in [start, end): model, version, the features, the predicted class."""
+    t = prediction_log
+    columns = [t.c.model_name, t.c.model_version, *(t.c[c] for c in FEATURE_COLUMNS)]
+    query = sa.select(*columns, t.c.prediction).where(t.c.ts >= start, t.c.ts < end)
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(t.name):  # nothing was logged yet
+            return pd.DataFrame(columns=[c.name for c in query.selected_columns])
+        return pd.read_sql(query, conn)
+
+
+def run_checks(
+    settings: Settings,
+    engine: sa.Engine,
+    client: MlflowClient,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Check]:
+    """Check every version with rows in the window, [start, end)."""
+    # UTC throughout: SQLite keeps the log's timestamps as naive UTC text, compared as text.
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    start = (start or end - timedelta(hours=settings.monitor_window_hours)).astimezone(UTC)
+    frame = read_window(engine, start, end)
+    checks = []
+    for (name, version), rows in frame.groupby(["model_name", "model_version"], sort=True):
+        check = _check(settings, client, str(name), str(version), rows, start, end)
+        if check.skipped:  # info, not warning: a quiet hour is no fault
+            log.info("drift: skipped %s/%s: %s", name, version, check.skipped)
+        else:
+            log.info("drift: %s/%s %s over %d rows", name, version, check.status, check.rows)
+        checks.append(check)
+    if frame.empty:
+        log.info("drift: no prediction logged between %s and %s", start, end)
+    return checks
+
+
+def _check(settings, client, name, version, rows, start, end) -> Check:
+    n = len(rows)
+    if n < settings.monitor_min_rows:
+        return Check(name, version, n, skipped=f"{n} rows, fewer than {settings.monitor_min_rows}")
+    try:
+        run_id = client.get_model_version(name, version).run_id
+        profile = load_profile(client, run_id)
+    except MlflowException as exc:
+        return Check(name, version, n, skipped=f"registry: {exc.message}")
+    except NoProfile as exc:
+        return Check(name, version, n, skipped=str(exc))
+    result = compare(profile, rows, thresholds(settings))
+    run_id = record(client, name, version, result, start, end)
+    return Check(name, version, n, result.status, run_id, result)
+
+
+def _experiment_id(client: MlflowClient, model: str) -> str:
+    found = client.get_experiment_by_name(experiment_name(model))
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(experiment_name(model))
+    except MlflowException:  # another checker created it meanwhile
+        return client.get_experiment_by_name(experiment_name(model)).experiment_id
+
+
+def record(client, name: str, version: str, result: DriftReport, start, end) -> str:
+    """The check as an MLflow run, and its status as tags of the model version."""
+    checked_at = datetime.now(UTC)
+    run = client.create_run(
+        _experiment_id(client, name),
+        run_name=f"drift {name} v{version} {end:%Y-%m-%d %H:%M}",
+        tags={"model_name": name, "model_version": version, STATUS_TAG: result.status},
+    )
+    run_id = run.info.run_id
+    millis = int(checked_at.timestamp() * 1000)
+    metrics = {"rows": result.rows, "drift_status": code(result.status)}
+    for drift in [*result.features.values(), result.prediction]:
+        metrics |= {
+            f"psi_{drift.feature}": drift.psi,
+            f"p_value_{drift.feature}": drift.p_value,
+            f"status_{drift.feature}": code(drift.status),
+        }
+    params = {
+        "model_name": name,
+        "model_version": version,
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), millis, 0) for k, v in metrics.items()],
+        params=[Param(k, v) for k, v in params.items()],
+        tags=[RunTag("drift.features", ",".join(result.drifted) or "none")],
+    )
+    fig = pictures.figure(result, f"{name} v{version}, {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC")
+    try:
+        client.log_figure(run_id, fig, "drift_report.png")
+    finally:
+        pictures.close(fig)
+    client.log_dict(run_id, result.as_dict(), "drift_report.json")
+    client.set_terminated(run_id)
+    for key, value in {
+        STATUS_TAG: result.status,
+        CHECKED_TAG: checked_at.isoformat(timespec="seconds"),
+        RUN_TAG: run_id,
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+    return run_id

@@ -1,0 +1,245 @@
+"""The prediction log's writer: events in a bounded queue, rows out in batches, off the hot path.
+
+`PredictionLog.observe(event)` is an observer of app/events.py: it only puts the event in a queue
+(never blocks). A daemon thread drains the queue, expands events to rows of table prediction_log
+(taller_mlflow.monitoring.schema) and inserts them with one executemany per batch, a batch being
+`batch_size` rows or whatever arrived within `flush_seconds`.
+
+A prediction never waits for, nor fails because of, the database: a full queue drops the event,
+a failed insert drops its batch; both are counted in `prediction_log_dropped_total` (by reason).
+After a failure the next batch reconnects (pool_pre_ping) and re-creates the schema, so writing
+resumes by itself when the database comes back. `close()` writes what is queued, then stops.
+Rows older than `retention_days` are deleted at start and hourly.
+"""
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import sqlalchemy as sa
+from prometheus_client import Counter
+
+from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, create_schema, prediction_log
+
+log = logging.getLogger(__name__)
+
+WRITTEN = Counter("prediction_log_written_total", "Prediction log rows inserted")
+DROPPED = Counter(
+    "prediction_log_dropped_total",
+    "Prediction log rows dropped (reason: queue_full, db_error); the predictions still answered",
+    ["reason"],
+)
+RETENTION_EVERY_SECONDS = 3600.0
+_WAKE = object()  # close() puts it so a writer waiting for a first event stops at once
+SQLITE_BUSY_SECONDS = 30  # several API workers may share one SQLite file: wait for the lock
+
+
+def make_engine(url: str) -> sa.Engine:
+    """pool_pre_ping: a connection the database dropped is replaced, not used for an insert."""
+    backend = sa.engine.make_url(url).get_backend_name()
+    connect_args = {}
+    if backend == "sqlite":
+        connect_args = {"timeout": SQLITE_BUSY_SECONDS}
+    elif backend == "postgresql":
+        connect_args = {"connect_timeout": 5}  # a partitioned database: fail, don't hang
+    engine = sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=1,
+        connect_args=connect_args,
+        json_serializer=_json,  # orjson: the writer's CPU is taken from the API's
+    )
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_wal)
+    return engine
+
+
+def _json(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_wal(dbapi_connection, _record) -> None:
+    # WAL: readers (the drift job, a sqlite3 shell) don't block the writers, nor they them.
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def rows_of(event) -> list[dict]:
+    """One row per predicted penguin; columns are turned into lists once, not per cell."""
+    common = {
+        "ts": event.ts,
+        "request_id": event.request_id,
+        "endpoint": event.endpoint,
+        "model_name": event.model_name,
+        "model_version": event.model_version,
+        "model_alias": event.model_alias,
+        "latency_ms": event.latency_ms,
+    }
+    features = [event.features[c].tolist() for c in FEATURE_COLUMNS]
+    classes = event.classes
+    probabilities = [dict(zip(classes, row, strict=True)) for row in event.proba.tolist()]
+    # Shadow events (app/shadow.py) carry one `agrees` per row; production rows leave it NULL.
+    agrees = getattr(event, "agrees", None) or [None] * len(event.labels)
+    return [
+        {**common, **dict(zip(FEATURE_COLUMNS, values, strict=True)), "prediction": label,
+         "probabilities": proba, "agrees": agree}
+        for *values, label, proba, agree in zip(
+            *features, event.labels, probabilities, agrees, strict=True
+        )
+    ]  # fmt: skip
+
+
+class PredictionLog:
+    def __init__(
+        self,
+        url: str,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        flush_seconds: float = 1.0,
+        retention_days: float = 30,
+        start: bool = True,
+    ):
+        self.where = sa.engine.make_url(url).render_as_string(hide_password=True)
+        self.engine = make_engine(url)
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self.batch_size, self.flush_seconds = max(1, batch_size), flush_seconds
+        self.retention_days = retention_days
+        self.written = self.dropped = 0  # this instance's, for tests and the bench
+        self._schema_ready = False
+        self._failing = False  # log a failure once per outage, not once per batch
+        self._next_retention = 0.0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        if start:
+            self.start()
+
+    @classmethod
+    def from_settings(cls, settings) -> "PredictionLog":
+        return cls(
+            settings.prediction_log_url,
+            queue_size=settings.prediction_log_queue_size,
+            batch_size=settings.prediction_log_batch_size,
+            flush_seconds=settings.prediction_log_flush_seconds,
+            retention_days=settings.prediction_log_retention_days,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # --- the hot path -------------------------------------------------------------------------
+    def observe(self, event) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except queue.Full:
+            self._drop("queue_full", event.rows)
+
+    # --- the writer thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._write(self._next_batch())
+                self._maybe_purge()
+            except Exception:  # the writer must outlive any surprise; the batch is counted
+                log.exception("prediction log writer: unexpected error")
+        self._write(self._drain())
+
+    def _next_batch(self) -> list:
+        """Events for one insert: up to batch_size rows, waiting at most flush_seconds after the
+        first event (and no more than flush_seconds for it, so retention and stop are seen)."""
+        try:
+            first = self.queue.get(timeout=self.flush_seconds)
+        except queue.Empty:
+            return []
+        if first is _WAKE:
+            return []
+        events = [first]
+        rows = events[0].rows
+        deadline = time.monotonic() + self.flush_seconds
+        while rows < self.batch_size and not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                event = self.queue.get(timeout=min(left, 0.05))
+            except queue.Empty:
+                continue
+            if event is _WAKE:
+                break
+            events.append(event)
+            rows += event.rows
+        return events
+
+    def _drain(self) -> list:
+        events = []
+        while True:
+            try:
+                event = self.queue.get_nowait()
+            except queue.Empty:
+                return events
+            if event is not _WAKE:
+                events.append(event)
+
+    def _write(self, events: list) -> None:
+        if not events:
+            return
+        rows = [row for event in events for row in rows_of(event)]
+        try:
+            with self.engine.begin() as conn:
+                if not self._schema_ready:
+                    create_schema(conn)
+                for start in range(0, len(rows), self.batch_size):
+                    conn.execute(prediction_log.insert(), rows[start : start + self.batch_size])
+        except sa.exc.SQLAlchemyError as exc:
+            self._schema_ready = False  # after an outage the database may be a new, empty one
+            self._drop("db_error", len(rows))
+            if not self._failing:
+                reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+                log.warning("prediction log: cannot write to %s: %s", self.where, reason)
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("prediction log: writing to %s again", self.where)
+        self._schema_ready, self._failing = True, False
+        self.written += len(rows)
+        WRITTEN.inc(len(rows))
+
+    def _drop(self, reason: str, rows: int) -> None:
+        self.dropped += rows
+        DROPPED.labels(reason).inc(rows)
+
+    def _maybe_purge(self) -> None:
+        if self.retention_days <= 0 or time.monotonic() < self._next_retention:
+            return
+        try:
+            deleted = self.purge()
+        except sa.exc.SQLAlchemyError:
+            return  # the database is away: the next batch's failure is the one reported
+        self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
+        if deleted:
+            log.info(
+                "prediction log: deleted %d rows older than %s days", deleted, self.retention_days
+            )
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete rows older than retention_days; the number deleted."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        with self.engine.begin() as conn:
+            if not self._schema_ready:
+                create_schema(conn)
+                self._schema_ready = True
+            result = conn.execute(prediction_log.delete().where(prediction_log.c.ts < cutoff))
+        return result.rowcount or 0
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, stop the writer, release the connections."""
+        self._stopping.set()
+        with contextlib.suppress(queue.Full):  # a full queue: the writer is busy, not waiting
+            self.queue.put_nowait(_WAKE)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        elif self._thread.ident is None:  # never started: write here what was queued
+            self._write(self._drain())
+        self.engine.dispose()

@@ -1,0 +1,85 @@
+"""The reference profile of a model version: what its training split looked like.
+
+Training logs it as `reference_profile.json` in the run whose model is registered, so the drift
+job finds it from any version through `version.run_id`. It holds, from the training split only:
+- per numeric feature, the interior edges of its quantile bins (quintiles by default, see
+  taller_mlflow/monitoring/drift.py for why), each bin's share, and the training values
+  themselves (sorted; a few hundred numbers) for the KS test;
+- per categorical feature, the count and share of each category;
+- the class balance (counts and shares of the labels).
+"""
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from taller_mlflow.data import CATEGORICAL, NUMERIC
+from taller_mlflow.monitoring.drift import bin_shares, quantile_edges
+
+log = logging.getLogger(__name__)
+
+PROFILE_FILE = "reference_profile.json"
+FORMAT = 1
+
+
+def _frequencies(values: pd.Series) -> dict:
+    counts = values.astype(str).value_counts().sort_index()
+    total = int(counts.sum())
+    return {
+        "counts": {k: int(v) for k, v in counts.items()},
+        "shares": {k: int(v) / total for k, v in counts.items()},
+    }
+
+
+def build_profile(features: pd.DataFrame, labels: pd.Series, bins: int = 5) -> dict:
+    """The profile of a training split: `features` has the model's columns, `labels` the species."""
+    numeric = {}
+    for name in NUMERIC:
+        values = features[name].astype(float).to_numpy()
+        edges = quantile_edges(values, bins)
+        numeric[name] = {
+            "edges": edges,
+            "shares": [float(s) for s in bin_shares(values, edges)],
+            "values": sorted(float(v) for v in values),
+        }
+    return {
+        "format": FORMAT,
+        "rows": len(features),
+        "bins": bins,
+        "numeric": numeric,
+        "categorical": {name: _frequencies(features[name]) for name in CATEGORICAL},
+        "classes": _frequencies(labels),
+    }
+
+
+def log_profile(profile: dict) -> None:
+    """Log the profile in the active MLflow run."""
+    import mlflow
+
+    mlflow.log_dict(profile, PROFILE_FILE)
+
+
+class NoProfile(Exception):
+    """The version's run has no usable reference profile; the message says why."""
+
+
+def load_profile(client, run_id: str | None) -> dict:
+    """The profile logged in `run_id`, through `client` (an MlflowClient). Raises NoProfile."""
+    if not run_id:
+        raise NoProfile("the version has no source run")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, PROFILE_FILE, tmp)
+        except (MlflowException, OSError) as exc:
+            raise NoProfile(f"run {run_id} has no {PROFILE_FILE} ({type(exc).__name__})") from exc
+        try:
+            profile = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise NoProfile(f"run {run_id}: {PROFILE_FILE} is not JSON: {exc}") from exc
+    if profile.get("format") != FORMAT:
+        raise NoProfile(f"run {run_id}: {PROFILE_FILE} has format {profile.get('format')!r}")
+    return profile

@@ -1,0 +1,160 @@
+"""MLflow registry webhooks: their signature, and registering the API's receiver idempotently.
+
+MLflow 3.x (experimental, SQL backends only) POSTs a JSON body for each registry event to every
+active webhook subscribed to it, from a thread pool, retrying 429/5xx and connection errors up to
+MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES times. The headers follow Standard Webhooks:
+X-MLflow-Delivery-Id, X-MLflow-Timestamp (Unix seconds) and
+X-MLflow-Signature = "v1," + base64(HMAC-SHA256(secret, f"{delivery_id}.{timestamp}.{body}")).
+
+The server side needs, besides a SQL backend (start_mlflow.sh passes these through):
+  MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https   MLflow refuses http:// URLs by default
+  MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true       and loopback / private addresses (the API's)
+  MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY        a Fernet key the stored secrets are encrypted with;
+      unset, each server process makes its own, and a secret stored by one worker (or before a
+      restart) cannot be read by another: deliveries then fail.
+  MLFLOW_WEBHOOK_CACHE_TTL                    seconds a server caches "who listens to this event"
+      (60 by default: a webhook registered after an alias event may miss events for that long).
+
+    python -m taller_mlflow.webhooks --url http://api:8989/webhooks/mlflow   # secret from env
+"""
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import hmac
+import secrets
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from taller_mlflow.settings import Settings
+
+SIGNATURE_HEADER = "X-MLflow-Signature"
+TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
+EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
+NAME = "taller-api-alias-moves"
+# What a server needs to deliver to an http:// API on a private network (`make run`, the stack,
+# the tests); the encryption key and the cache TTL are set next to it by whoever starts it.
+SERVER_ENV = {
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+}
+
+
+def server_env(workdir: Path) -> dict[str, str]:
+    """Environment for an MLflow server started here (`make run`): deliveries to the local API,
+    secrets encrypted with a key kept in `workdir` so they stay readable across restarts."""
+    key_file = workdir / "webhook_encryption.key"
+    if not key_file.exists():
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return {
+        **SERVER_ENV,
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": key_file.read_text().strip(),
+        "MLFLOW_WEBHOOK_CACHE_TTL": "5",
+    }
+
+
+def local_secret(workdir: Path, configured: str = "") -> str:
+    """TALLER_WEBHOOK_SECRET when set, else one generated once into `workdir`."""
+    if configured:
+        return configured
+    path = workdir / "webhook_secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def register_local(tracking_uri: str, api_url: str, workdir: Path, say=print) -> str:
+    """`make run`: register the local API's receiver right after MLflow is up (before training
+    sets an alias), and return the secret the API must be started with."""
+    secret = local_secret(workdir, Settings().webhook_secret)
+    url = f"{api_url}/webhooks/mlflow"
+    try:
+        outcome = ensure_webhook(tracking_uri, url, secret)
+    except MlflowException as exc:
+        say(f"webhook not registered ({exc.message}); aliases are picked up by polling")
+        return secret
+    say(f"webhook {outcome}: MLflow posts alias moves to {url}")
+    return secret
+
+
+def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """MLflow's signature header value for this delivery."""
+    content = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
+    digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_matches(
+    secret: str, delivery_id: str, timestamp: str, body: bytes, header: str
+) -> bool:
+    """Constant-time check of a header that may list several space-separated signatures."""
+    expected = sign(secret, delivery_id, timestamp, body)
+    return any(hmac.compare_digest(expected, candidate) for candidate in header.split())
+
+
+def ensure_webhook(tracking_uri: str, url: str, secret: str, client=None) -> str:
+    """Make exactly one active webhook named NAME deliver EVENTS to `url` signed with `secret`.
+    Returns "created" or "updated". Safe to run again, and from several processes at once."""
+    client = client or MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    ours = _ours(client)
+    if not ours:
+        client.create_webhook(NAME, url, list(EVENTS), secret=secret, status="ACTIVE")
+        ours, outcome = _ours(client), "created"
+    else:
+        outcome = "updated"
+    # Concurrent first runs may each create one: every run keeps the oldest, so they agree.
+    keep, *extra = sorted(ours, key=lambda w: (w.creation_timestamp, w.webhook_id))
+    for webhook in extra:
+        _delete_quietly(client, webhook.webhook_id)
+    # The secret cannot be read back (MLflow never returns it), so it is always written.
+    client.update_webhook(
+        keep.webhook_id, url=url, events=list(EVENTS), secret=secret, status="ACTIVE"
+    )
+    return outcome
+
+
+def _ours(client) -> list:
+    found, token = [], None
+    while True:
+        page = client.list_webhooks(max_results=100, page_token=token)
+        found += [w for w in page if w.name == NAME]
+        token = page.token
+        if not token:
+            return found
+
+
+def _delete_quietly(client, webhook_id: str) -> None:
+    with contextlib.suppress(MlflowException):  # another process deleted it first
+        client.delete_webhook(webhook_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="where MLflow should POST (default: TALLER_WEBHOOK_URL)")
+    parser.add_argument("--tracking-uri", help="MLflow server (default: MLFLOW_TRACKING_URI)")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    url = args.url or settings.webhook_url
+    tracking_uri = args.tracking_uri or settings.mlflow_tracking_uri
+    if not url or not settings.webhook_secret:
+        print("error: webhook: set TALLER_WEBHOOK_SECRET and --url (or TALLER_WEBHOOK_URL)")
+        return 2
+    try:
+        outcome = ensure_webhook(tracking_uri, url, settings.webhook_secret)
+    except MlflowException as exc:
+        print(f"error: webhook: MLflow at {tracking_uri} refused {url}: {exc.message}")
+        return 1
+    print(f"webhook {NAME} {outcome}: {', '.join(EVENTS)} -> {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""`python -m taller_mlflow.promote` and training's exit: the arguments it refuses, the exit code
+and the one line each outcome ends with."""
+
+import pytest
+
+from taller_mlflow import promote, train
+from taller_mlflow.promotion import outcome as oc
+from taller_mlflow.promotion.agreement import agreement_for, agreement_line
+from taller_mlflow.promotion.checks import ACCURACY, Check
+from taller_mlflow.promotion.outcome import Outcome, PromotionError
+from taller_mlflow.promotion.probe import probe_env
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give either a VERSION to promote or --rollback"),
+        (["3", "--rollback"], "give either a VERSION to promote or --rollback"),
+        (["three"], "'three' is not a version number"),
+        (["0"], "'0' is not a version number"),
+        (["3", "--tolerance", "2"], "'2' is not an accuracy difference in [0, 1]"),
+        (["--rollback", "--force"], "--force and --tolerance apply to a promotion"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_problem(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        promote.parse_args(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def outcome(status: str, passed: bool = True) -> Outcome:
+    check = Check(ACCURACY, passed, "0.9000 on 100 evaluation rows is below ...")
+    return Outcome("modelo_penguins", "production", "5", status, previous="4", checks=[check])
+
+
+@pytest.fixture
+def outcome_of_run(monkeypatch):
+    def set_(result):
+        def run(args, say=print):
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+        monkeypatch.setattr(promote, "run", run)
+
+    return set_
+
+
+def test_a_promotion_exits_0_with_its_line_and_the_agreement(outcome_of_run, capsys):
+    outcome_of_run(outcome(oc.PROMOTED))
+    assert promote.main(["5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        "shadow agreement: n/a",
+        "modelo_penguins version 5 is now @production (was 4)",
+    ]
+
+
+def test_a_rejection_exits_3_with_one_error_line(outcome_of_run, capsys):
+    outcome_of_run(outcome(oc.REJECTED_STATUS, passed=False))
+    assert promote.main(["5"]) == promote.REJECTED_EXIT == 3
+    captured = capsys.readouterr()
+    assert "[FAIL] accuracy vs production" in captured.out
+    assert captured.err.splitlines() == [
+        "error: modelo_penguins version 5 rejected (@production stays on version 4): "
+        "accuracy vs production: 0.9000 on 100 evaluation rows is below ..."
+    ]
+
+
+def test_an_undecidable_promotion_exits_1_with_one_line(outcome_of_run, capsys):
+    outcome_of_run(PromotionError("modelo_penguins version 9: not found"))
+    assert promote.main(["9"]) == 1
+    assert capsys.readouterr().err == "error: modelo_penguins version 9: not found\n"
+
+
+def test_training_whose_version_the_gate_rejects_exits_3(monkeypatch, capsys):
+    result = train.TrainResult(
+        "run", "1", {}, 0.9, 0.9, 0.9, "modelo_penguins", "production", "5",
+        "models:/modelo_penguins/5", 333, 11, 2, 1.0,
+        promoted=False, promotion="modelo_penguins version 5 rejected (...): why",
+    )  # fmt: skip
+    monkeypatch.setattr(train, "train", lambda settings: result)
+    monkeypatch.setattr(train, "release_workers", lambda: None)
+    assert train.main(["--quick"]) == train.PROMOTION_REJECTED_EXIT == 3
+    captured = capsys.readouterr()
+    assert "modelo_penguins version 5 (registered, not promoted)" in captured.out
+    assert captured.err == "error: modelo_penguins version 5 rejected (...): why\n"
+
+
+def test_no_shadow_agreement_is_reported_as_not_available():
+    assert agreement_for("modelo_penguins", "5") is None
+    assert agreement_line(None) == "shadow agreement: n/a"
+    assert agreement_line(0.975) == "shadow agreement: 97.5%"
+
+
+def test_the_probe_runs_without_any_s3_or_aws_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_PROFILE", "someone")
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://s3")
+    env = probe_env("http://mlflow:5000")
+    assert not [k for k in env if k.startswith("AWS_") and not k.endswith("_FILE")]
+    assert "MLFLOW_S3_ENDPOINT_URL" not in env
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == env["AWS_CONFIG_FILE"] == "/dev/null"
+    assert env["MLFLOW_TRACKING_URI"] == env["MLFLOW_REGISTRY_URI"] == "http://mlflow:5000"

@@ -1,0 +1,255 @@
+"""The promotion gate's decisions and the trail it leaves, against an in-memory registry."""
+
+import threading
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+
+from taller_mlflow.promotion import outcome as oc
+from taller_mlflow.promotion.gate import Gate, promote_retrying
+from taller_mlflow.promotion.outcome import PromotionError
+from taller_mlflow.promotion.probe import ProbeResult
+from tests.unit.promotion.fakes import NAME, FakeRegistry, Fixture, RightOn
+
+
+class World:
+    def __init__(self, tolerance: float = 0.01):
+        self.registry = FakeRegistry()
+        self.parts = Fixture(self.registry)
+        self.said: list[str] = []
+        self.gate = Gate(
+            self.registry,
+            "http://mlflow.test",
+            NAME,
+            "production",
+            tolerance,
+            probe=self.parts.probe,
+            loader=self.parts.loader,
+            eval_rows=self.parts.eval_rows,
+            fast_path=self.parts.fast_path,
+            agreement=lambda name, version: None,
+            now=lambda: "2026-01-01T00:00:00+00:00",
+            say=self.said.append,
+        )
+
+    def candidate(self, correct: int) -> str:
+        version = self.registry.add_version()
+        self.parts.models[version] = RightOn(correct)
+        return version
+
+    def production(self, correct: int) -> str:
+        version = self.candidate(correct)
+        assert self.gate.promote(version).status == oc.PROMOTED
+        return version
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_the_first_version_passes_the_comparison_and_goes_live(world):
+    v1 = world.candidate(95)
+    outcome = world.gate.promote(v1)
+    assert outcome.status == oc.PROMOTED and outcome.previous is None
+    assert world.registry.alias() == v1 and world.registry.stage(v1) == "Production"
+    tags = world.registry.tags(v1)
+    assert oc.PREVIOUS not in tags
+    assert tags[oc.FORCED] == "false" and tags[oc.PROMOTED_AT].startswith("2026-01-01")
+    assert "no production version to compare with" in tags[oc.EVALUATION]
+    assert outcome.line() == f"{NAME} version {v1} is now @production (was unset)"
+
+
+def test_a_worse_candidate_is_rejected_and_the_alias_stays(world):
+    v1 = world.production(99)
+    v2 = world.candidate(80)
+    outcome = world.gate.promote(v2)
+    assert outcome.status == oc.REJECTED_STATUS
+    assert world.registry.alias() == v1 and world.registry.stage(v1) == "Production"
+    assert (outcome.candidate_accuracy, outcome.production_accuracy) == (0.80, 0.99)
+    reason = world.registry.tags(v2)[oc.REJECTED]
+    assert "0.8000 on 100 evaluation rows is below production version 1's 0.9900" in reason
+    assert oc.PREVIOUS not in world.registry.tags(v2)
+    assert outcome.line().startswith(f"{NAME} version {v2} rejected (@production stays on")
+
+
+def test_equal_or_better_candidates_are_promoted_and_record_what_they_replaced(world):
+    v1 = world.production(97)
+    v2 = world.production(97)
+    v3 = world.production(100)
+    assert world.registry.alias() == v3
+    assert world.registry.tags(v2)[oc.PREVIOUS] == v1
+    assert world.registry.tags(v3)[oc.PREVIOUS] == v2
+    assert [world.registry.stage(v) for v in (v1, v2, v3)] == ["Archived", "Archived", "Production"]
+
+
+@pytest.mark.parametrize("correct, promoted", [(98, True), (97, False)])
+def test_the_tolerance_is_inclusive_and_exact(correct, promoted):
+    world = World(tolerance=0.01)
+    world.production(99)
+    outcome = world.gate.promote(world.candidate(correct))
+    assert (outcome.status == oc.PROMOTED) is promoted
+
+
+def test_a_candidate_that_does_not_load_in_a_fresh_process_is_rejected(world):
+    v1 = world.production(99)
+    v2 = world.candidate(100)
+    world.parts.probes[v2] = ProbeResult(False, False, "cannot load: ModuleNotFoundError: x")
+    outcome = world.gate.promote(v2)
+    assert outcome.status == oc.REJECTED_STATUS and world.registry.alias() == v1
+    failed = [c.name for c in outcome.failures()]
+    assert failed == ["loads in a fresh process without S3 keys", "predicts its input example"]
+    assert "ModuleNotFoundError" in world.registry.tags(v2)[oc.REJECTED]
+
+
+def test_a_fast_path_that_disagrees_rejects_the_candidate(world):
+    v1 = world.production(99)
+    v2 = world.candidate(100)
+    world.parts.fast_path_fails.add(v2)
+    outcome = world.gate.promote(v2)
+    assert world.registry.alias() == v1
+    assert [c.name for c in outcome.failures()] == ["ONNX fast path agrees with scikit-learn"]
+
+
+def test_no_evaluation_rows_means_no_promotion(world):
+    v1 = world.production(99)
+    v2 = world.candidate(100)
+    world.parts.rows[v2] = None
+    outcome = world.gate.promote(v2)
+    assert outcome.status == oc.REJECTED_STATUS and world.registry.alias() == v1
+    assert "no readable evaluation/eval_rows.csv" in outcome.reason()
+
+
+def test_a_production_version_that_cannot_be_scored_fails_closed(world):
+    v1 = world.production(99)
+    v2 = world.candidate(100)
+    world.parts.broken[v1] = OSError("connection reset")
+    outcome = world.gate.promote(v2)
+    assert outcome.status == oc.REJECTED_STATUS and world.registry.alias() == v1
+    assert "cannot score production version 1: connection reset" in outcome.reason()
+
+
+def test_force_promotes_over_failed_checks_and_says_so_in_tags(world):
+    v1 = world.production(99)
+    v2 = world.candidate(50)
+    outcome = world.gate.promote(v2, force=True)
+    assert outcome.status == oc.PROMOTED and world.registry.alias() == v2
+    tags = world.registry.tags(v2)
+    assert tags[oc.FORCED] == "true" and tags[oc.PREVIOUS] == v1
+    assert "below production version 1" in tags[oc.FORCED_OVER]
+    assert "forced over" in outcome.line()
+
+
+def test_promoting_the_live_version_again_changes_nothing(world):
+    v1 = world.production(99)
+    before = world.registry.tags(v1)
+    probed = list(world.parts.probed)
+    outcome = world.gate.promote(v1)
+    assert outcome.status == oc.UNCHANGED
+    assert world.registry.tags(v1) == before and world.parts.probed == probed
+    assert "already @production" in outcome.line()
+
+
+def test_a_rejected_version_promoted_later_loses_its_rejection_tag(world):
+    world.production(99)
+    v2 = world.candidate(90)
+    world.gate.promote(v2)
+    assert oc.REJECTED in world.registry.tags(v2)
+    world.gate.promote(v2, force=True)
+    assert oc.REJECTED not in world.registry.tags(v2)
+
+
+def test_an_unknown_version_is_one_clear_error(world):
+    world.production(99)
+    with pytest.raises(PromotionError, match="modelo_penguins version 9: .*not found"):
+        world.gate.promote("9")
+
+
+def test_rollback_moves_the_alias_back_one_promotion_at_a_time(world):
+    v1 = world.production(97)
+    v2 = world.production(98)
+    v3 = world.production(99)
+    outcome = world.gate.rollback()
+    assert (outcome.status, outcome.version, outcome.previous) == (oc.ROLLED_BACK_STATUS, v2, v3)
+    assert world.registry.alias() == v2 and world.registry.stage(v2) == "Production"
+    assert world.registry.stage(v3) == "Archived"
+    assert "moved back to version 2" in world.registry.tags(v3)[oc.ROLLED_BACK]
+    assert world.gate.rollback().version == v1
+    with pytest.raises(PromotionError, match="records no previous version"):
+        world.gate.rollback()
+    assert world.registry.alias() == v1
+
+
+def test_rollback_without_production_is_one_clear_error(world):
+    world.candidate(99)
+    with pytest.raises(PromotionError, match="has no @production: nothing to roll back"):
+        world.gate.rollback()
+
+
+def test_a_rolled_back_version_promoted_again_records_its_new_predecessor(world):
+    v1 = world.production(97)
+    v2 = world.production(98)
+    world.gate.rollback()
+    world.gate.promote(v2)
+    tags = world.registry.tags(v2)
+    assert tags[oc.PREVIOUS] == v1 and oc.ROLLED_BACK not in tags
+
+
+def test_racing_promotions_queue_and_each_records_the_version_it_replaced(world):
+    """Both candidates pass their own checks at the same moment, then race for the alias."""
+    v1 = world.production(97)
+    racers = [world.candidate(98), world.candidate(98)]
+    barrier = threading.Barrier(2)
+    probe = world.parts.probe
+
+    def probe_then_meet(*args):
+        result = probe(*args)
+        barrier.wait(timeout=10)  # both are past their own checks: now they contend
+        return result
+
+    world.parts.probe = probe_then_meet
+    world.gate.probe = probe_then_meet
+    outcomes = {}
+    threads = [
+        threading.Thread(target=lambda v=v: outcomes.update({v: world.gate.promote(v)}))
+        for v in racers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(o.status == oc.PROMOTED for o in outcomes.values())
+    live = world.registry.alias()
+    (other,) = [v for v in racers if v != live]
+    assert world.registry.tags(live)[oc.PREVIOUS] == other
+    assert world.registry.tags(other)[oc.PREVIOUS] == v1
+    stages = [world.registry.stage(v) for v in (v1, *racers)]
+    assert stages.count("Production") == 1
+    assert "modelo_penguins.promotion-lock" not in world.registry.models  # released
+
+
+def test_training_retries_a_promotion_the_registry_interrupted(world):
+    v1 = world.production(97)
+    v2 = world.candidate(99)
+    move = world.registry.set_registered_model_alias
+    failures = [MlflowException("backend store unavailable", error_code=TEMPORARILY_UNAVAILABLE)]
+
+    def flaky_move(*args):
+        if failures:
+            raise failures.pop()
+        return move(*args)
+
+    world.registry.set_registered_model_alias = flaky_move
+    sleeps = []
+    outcome = promote_retrying(world.gate, v2, timeout=60, sleep=sleeps.append)
+    assert (outcome.status, world.registry.alias(), len(sleeps)) == (oc.PROMOTED, v2, 1)
+    assert world.registry.tags(v2)[oc.PREVIOUS] == v1
+    assert "modelo_penguins.promotion-lock" not in world.registry.models
+
+
+def test_a_promotion_error_that_is_not_transient_is_not_retried(world):
+    sleeps = []
+    with pytest.raises(PromotionError, match="version 7"):
+        promote_retrying(world.gate, "7", timeout=60, sleep=sleeps.append)
+    assert sleeps == []

@@ -1,0 +1,90 @@
+"""The promotion lease: one holder at a time, a dead holder's lease expires, nobody waits forever."""
+
+import threading
+
+import pytest
+
+from taller_mlflow.promotion.lease import EXPIRES, OWNER, Lease, PromotionBusy, lock_name
+from tests.unit.promotion.fakes import NAME, FakeRegistry
+
+LOCK = lock_name(NAME)
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 1_000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_lease_is_a_registered_model_that_exists_only_while_held():
+    registry = FakeRegistry()
+    with Lease(registry, NAME) as lease:
+        assert lease.held()
+        assert registry.models[LOCK]["tags"][OWNER] == lease.owner
+    assert LOCK not in registry.models
+
+
+def test_a_second_promoter_waits_for_the_first_then_gets_the_lease():
+    registry, time = FakeRegistry(), FakeTime()
+    first = Lease(registry, NAME, clock=time.clock).acquire()
+    said = []
+    released = []
+
+    def sleep(seconds):
+        time.sleep(seconds)
+        if time.now > 1_002.0 and not released:
+            first.release()  # the first promotion ends while the second waits
+            released.append(True)
+
+    second = Lease(registry, NAME, clock=time.clock, sleep=sleep, on_wait=said.append)
+    second.acquire()
+    assert second.held() and not first.held()
+    assert said == [f"waiting for the promotion lease held by {first.owner}"]
+
+
+def test_a_lease_held_too_long_makes_the_waiter_give_up_with_one_line():
+    registry, time = FakeRegistry(), FakeTime()
+    holder = Lease(registry, NAME, clock=time.clock, ttl=1_000).acquire()
+    waiter = Lease(registry, NAME, clock=time.clock, sleep=time.sleep, wait=30)
+    with pytest.raises(PromotionBusy, match=f"holds the lease {LOCK} .owner {holder.owner}."):
+        waiter.acquire()
+    assert holder.held()
+
+
+def test_the_expired_lease_of_a_dead_promoter_is_taken_over():
+    registry, time = FakeRegistry(), FakeTime()
+    dead = Lease(registry, NAME, clock=time.clock, ttl=60).acquire()
+    time.now += 61
+    taker = Lease(registry, NAME, clock=time.clock, sleep=time.sleep).acquire()
+    assert taker.held() and not dead.held()
+    assert float(registry.models[LOCK]["tags"][EXPIRES]) > time.now
+    dead.release()  # too late: it no longer owns it, and must not delete the new holder's
+    assert taker.held()
+
+
+def test_threads_contending_for_the_lease_never_hold_it_together():
+    registry = FakeRegistry()
+    inside, overlaps = [], []
+
+    def work():
+        for _ in range(5):
+            with Lease(registry, NAME, wait=30):
+                inside.append(1)
+                if len(inside) > 1:
+                    overlaps.append(len(inside))
+                threading.Event().wait(0.001)
+                inside.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert overlaps == []
+    releases = [c for c in registry.log if c == ("delete_registered_model", LOCK)]
+    assert len(releases) == 20  # every one of the 20 critical sections held and released it
