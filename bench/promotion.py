@@ -15,6 +15,7 @@ Writes bench/results/promotion.json and promotion.md. Needs wrk and PostgreSQL (
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ from tests.support.promotion import (
     time_until_served,
 )
 
-SECRET = "bench-webhook-secret"
+SECRET = secrets.token_hex(16)
 
 
 def swaps(client, base: str, versions: tuple[str, str], moves: int, limit: float) -> dict:

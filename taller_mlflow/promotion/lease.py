@@ -82,6 +82,11 @@ class Lease:
             self.client.create_registered_model(self.lock, tags=tags, description=description)
             return True
         except MlflowException as exc:
+            if _code(exc) == "RESOURCE_DOES_NOT_EXIST":
+                # MLflow's SQL store answers a duplicate name by reading the existing model for
+                # its message; when the holder released the lock in between, that read fails
+                # with "not found". The lock is free: try again.
+                return False
             if _code(exc) != "RESOURCE_ALREADY_EXISTS":
                 raise
         holder = self._holder()

@@ -3,6 +3,8 @@
 with no failed request, reports the failure in /listar_modelos and /metrics, and serves the next
 good version normally. Real MLflow server, real S3 (moto), the API over HTTP."""
 
+import secrets
+
 import httpx
 import pytest
 
@@ -19,7 +21,7 @@ from tests.support.promotion import (
 )
 from tests.support.services import BUCKET
 
-SECRET = "broken-version-secret"
+SECRET = secrets.token_hex(16)
 
 
 @pytest.fixture(scope="module")

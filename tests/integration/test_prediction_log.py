@@ -7,6 +7,7 @@ stack's own init script, postgres-init/01-monitoring.sh, so stopping it disturbs
 
 import os
 import re
+import secrets
 import subprocess
 import uuid
 from pathlib import Path
@@ -26,7 +27,7 @@ from tests.support.services import start_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = ROOT / "postgres-init" / "01-monitoring.sh"
-PASSWORD = "monitoring-test-password"
+PASSWORD = secrets.token_hex(16)
 DROPPED = re.compile(r'^prediction_log_dropped_total\{reason="db_error"\} (\S+)$', re.M)
 
 

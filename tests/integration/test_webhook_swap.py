@@ -4,6 +4,7 @@ The API polls only every 600 s here, so any swap within the test's bounded waits
 MLflow's signed webhook. The swap latency is measured and printed (and kept by `make bench`);
 the assertions are on correctness: every move served, no request failed."""
 
+import secrets
 import time
 import uuid
 
@@ -25,7 +26,7 @@ from tests.support.promotion import (
     time_until_served,
 )
 
-SECRET = "integration-webhook-secret"
+SECRET = secrets.token_hex(16)
 MOVES = 10
 # A bound on each wait, not the target: with a 600 s poll only the webhook can swap within it.
 SWAP_WAIT_SECONDS = 30

@@ -22,6 +22,7 @@ import time
 import pytest
 import requests
 
+from taller_mlflow.servers import ROOT
 from tests.support import wait_for
 from tests.support.swarm import (
     Load,
@@ -43,6 +44,8 @@ REPLICAS = 3
 LOAD_SECONDS = 60
 KILL_ERROR_BUDGET = 0.005
 
+REPORT = ROOT / "test-artifacts" / "swarm.txt"
+
 
 def _settings(images: dict[str, str], port: int) -> dict[str, str]:
     return {
@@ -52,6 +55,7 @@ def _settings(images: dict[str, str], port: int) -> dict[str, str]:
         "MYSQL_USER": "taller",
         "MYSQL_PASSWORD": secrets.token_hex(8),
         "POSTGRES_PASSWORD": secrets.token_hex(8),
+        "MONITORING_DB_PASSWORD": secrets.token_hex(8),
         "MINIO_ROOT_PASSWORD": secrets.token_hex(8),
         "MODEL_REFRESH_SECONDS": "5",
         "API_HOST_PORT": str(port),
@@ -93,9 +97,13 @@ def _bring_up(stack: SwarmStack, api_image: str, phases: dict[str, float]) -> No
 
 
 def _report(config: pytest.Config, line: str) -> None:
-    """Print past pytest's capture: the measured numbers belong in CI's log."""
+    """Print past pytest's capture: the measured numbers belong in CI's log. Under pytest-xdist a
+    worker's output does not reach that log, so they also go to test-artifacts/swarm.txt."""
     with config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
         print(line, flush=True)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    with REPORT.open("a") as out:
+        out.write(line.lstrip("\n") + "\n")
 
 
 @pytest.fixture(scope="module")

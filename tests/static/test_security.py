@@ -83,7 +83,8 @@ KEYWORD_CREDENTIAL = re.compile(
 )
 # Not credentials: moto's test key for the throw-away S3 the tests start, the placeholders in
 # usage examples (user:pass@host) and the fake password a test checks is hidden in messages.
-ALLOWED_LITERALS = {"testing", "pass", "password", "secret"}
+# "***": what SQLAlchemy and this code print in place of a password (a redacted URL).
+ALLOWED_LITERALS = {"testing", "pass", "password", "secret", "***"}
 CODE_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".service", ".ipynb"}
 
 

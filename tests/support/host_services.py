@@ -87,6 +87,7 @@ class ComposeServices:
             "MYSQL_ROOT_PASSWORD": "unused-root-has-no-password",
             "MYSQL_PASSWORD": secrets.token_hex(8),
             "POSTGRES_PASSWORD": secrets.token_hex(8),
+            "MONITORING_DB_PASSWORD": secrets.token_hex(8),  # postgres-init's monitoring login
             "NETWORK_NAME": f"{self.project}_net",
             "MYSQL_CONTAINER_NAME": f"{self.project}_mysql",
             "POSTGRES_CONTAINER_NAME": f"{self.project}_postgres",

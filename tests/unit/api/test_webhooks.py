@@ -1,6 +1,7 @@
 """POST /webhooks/mlflow in process: MLflow's signature is checked before anything happens, and a
 signed alias event re-resolves that model's aliases at once (no poll: refresh is 1 hour here)."""
 
+import secrets
 import time
 import uuid
 
@@ -14,7 +15,7 @@ from taller_mlflow.webhooks import sign
 from tests.support import ADELIE
 from tests.unit.serving_fixtures import unit_settings
 
-SECRET = "unit-test-secret"
+SECRET = secrets.token_hex(16)
 
 
 def alias_event(version: str = "3", action: str = "created") -> bytes:
@@ -102,7 +103,7 @@ def test_a_deleted_alias_event_is_accepted_and_keeps_serving(make_api, client, r
     "tamper, status, outcome",
     [
         (lambda body, h: {**h, "X-MLflow-Signature": sign("wrong", "a", "1", body)}, 403, "forged"),
-        (lambda body, h: signed(body, secret="not-the-secret"), 403, "forged"),
+        (lambda body, h: signed(body, secret=secrets.token_hex(16)), 403, "forged"),
         (lambda body, h: {**h, "X-MLflow-Timestamp": str(int(h["X-MLflow-Timestamp"]) + 1)}, 403,
          "forged"),  # the timestamp is signed: a replay with a fresh one does not match
         (lambda body, h: signed(body, timestamp=int(time.time()) - 3600), 403, "stale"),

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from taller_mlflow.promotion.lease import EXPIRES, OWNER, Lease, PromotionBusy, lock_name
-from tests.unit.promotion.fakes import NAME, FakeRegistry
+from tests.unit.promotion.fakes import NAME, FakeRegistry, rest_error
 
 LOCK = lock_name(NAME)
 
@@ -88,3 +88,29 @@ def test_threads_contending_for_the_lease_never_hold_it_together():
     assert overlaps == []
     releases = [c for c in registry.log if c == ("delete_registered_model", LOCK)]
     assert len(releases) == 20  # every one of the 20 critical sections held and released it
+
+
+class ReleasedWhileCreating(FakeRegistry):
+    """MLflow's SQL store answers a duplicate name by reading the existing model; when the holder
+    deletes it in between, the creator gets RESOURCE_DOES_NOT_EXIST (seen in a real race)."""
+
+    def __init__(self, holder: Lease):
+        super().__init__()
+        self.holder, self.raced = holder, False
+
+    def create_registered_model(self, name, tags=None, description=None):
+        if name in self.models and not self.raced:
+            self.raced = True
+            self.holder.release()
+            raise rest_error(
+                "RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found"
+            )
+        return super().create_registered_model(name, tags, description)
+
+
+def test_a_lock_released_while_we_try_to_create_it_is_tried_again():
+    time = FakeTime()
+    registry = ReleasedWhileCreating(holder=None)
+    registry.holder = Lease(registry, NAME, clock=time.clock).acquire()
+    waiter = Lease(registry, NAME, clock=time.clock, sleep=time.sleep).acquire()
+    assert registry.raced and waiter.held()
