@@ -18,6 +18,7 @@ import requests
 from taller_mlflow.servers import NOTEBOOK, ROOT, free_port
 from tests.support import wait_for
 from tests.support.compose import clean_env, compose_cmd
+from tests.support.standins import images
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -51,7 +52,7 @@ class JupyterService:
             "JUPYTER_WORKDIR": str(workdir),
             "JUPYTER_UID": str(uid),
             "JUPYTER_GID": str(gid),
-            "PYTHON_IMAGE": os.environ.get("PYTHON_IMAGE") or "python:3.11-slim",
+            "PYTHON_IMAGE": images(["PYTHON_IMAGE"]).get("PYTHON_IMAGE", "python:3.11-slim"),
         }
         self.env_file = tmp_path / f"{self.project}.env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from taller_mlflow.servers import ROOT, free_port
+from tests.support.standins import images
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -26,6 +27,7 @@ def settings_on_dead_ports() -> tuple[dict, str]:
     project_hint = f"127.0.0.1:{mysql_port}"
     env = {
         **os.environ,
+        **images(["MYSQL_IMAGE", "POSTGRES_IMAGE"]),
         "TEST_MYSQL_PORT": str(mysql_port),
         "TEST_PG_DSN": f"host=127.0.0.1 port={pg_port} user=postgres dbname=postgres",
         "TEST_PG_URL_BASE": f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}",

@@ -4,14 +4,13 @@ ${PYTHON_IMAGE}, the project installed and the unit enabled as docs/docker.md te
 by systemd's restart (Restart=on-failure, RestartSec=5) within 15 s; `systemctl stop` stops it
 cleanly. The static checks of the unit stay in tests/static/test_systemd.py."""
 
-import os
-
 import pytest
 import requests
 
 from taller_mlflow.servers import free_port
 from tests.support import wait_for
 from tests.support.compose import compose_cmd
+from tests.support.standins import images
 from tests.support.systemd_unit import Machine, build_image
 
 pytestmark = pytest.mark.timeout(2400)
@@ -24,7 +23,8 @@ ANSWERS_WITHIN = 300  # seconds for MLflow to answer after a (re)start on a load
 def machine(tmp_path_factory):
     compose_cmd()  # fails with one line when there is no Docker / Compose
     image = build_image(
-        tmp_path_factory.mktemp("systemd"), os.environ.get("PYTHON_IMAGE") or "python:3.11-slim"
+        tmp_path_factory.mktemp("systemd"),
+        images(["PYTHON_IMAGE"]).get("PYTHON_IMAGE", "python:3.11-slim"),
     )
     box = Machine(image, free_port())
     try:
