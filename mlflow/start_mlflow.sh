@@ -17,6 +17,10 @@
 #   MLFLOW_BIN                    the mlflow executable (default: `mlflow` on PATH)
 #   MLFLOW_SERVER_ENABLE_JOB_EXECUTION  false (default here): no huey job workers, which only the
 #                                 GenAI features use; saves three processes per server
+#   MLFLOW_PROMETHEUS_DIR         set → --expose-prometheus: request counts and latencies on /metrics
+#                                 (needs prometheus-flask-exporter); the folder holds the workers'
+#                                 shared counters and is emptied at each start. Under MLFLOW_AUTH,
+#                                 /metrics needs a user like every other route.
 #   MLFLOW_WEBHOOK_KEY_FILE       where to keep the Fernet key MLflow encrypts webhook secrets with,
 #                                 created on the first start, when MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
 #                                 is unset. Without either, each worker makes its own key and no
@@ -50,6 +54,12 @@ args=(server
   --port "$MLFLOW_PORT"
   --workers "$MLFLOW_WORKERS"
   --allowed-hosts "$MLFLOW_ALLOWED_HOSTS")
+if [ -n "${MLFLOW_PROMETHEUS_DIR:-}" ]; then
+  mkdir -p "$MLFLOW_PROMETHEUS_DIR"
+  # A previous start's counter files would be added to this one's (prometheus_client multiprocess).
+  find "$MLFLOW_PROMETHEUS_DIR" -maxdepth 1 -name '*.db' -type f -delete
+  args+=(--expose-prometheus "$MLFLOW_PROMETHEUS_DIR")
+fi
 case "${MLFLOW_AUTH:-false}" in
   1 | true | yes)
     args+=(--app-name basic-auth)

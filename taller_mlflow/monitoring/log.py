@@ -1,9 +1,9 @@
-"""The prediction log's writer: events in a bounded queue, rows out in batches, off the hot path.
+"""The prediction log's writer: rows in a bounded queue, out in batches, off the hot path.
 
-`PredictionLog.observe(event)` is an observer of app/events.py: it only puts the event in a queue
-(never blocks). A daemon thread drains the queue, expands events to rows of table prediction_log
-(taller_mlflow.monitoring.schema) and inserts them with one executemany per batch, a batch being
-`batch_size` rows or whatever arrived within `flush_seconds`.
+`PredictionLog.observe(event)` is an observer of app/events.py: it encodes the event's rows
+(taller_mlflow.monitoring.inserts) and puts them in a bounded queue (never blocks). A daemon
+thread drains the queue and inserts a batch at a time, a batch being `batch_size` rows or
+whatever arrived within `flush_seconds`.
 
 A prediction never waits for, nor fails because of, the database: a full queue drops the event,
 a failed insert drops its batch; both are counted in `prediction_log_dropped_total` (by reason).
@@ -12,18 +12,17 @@ resumes by itself when the database comes back. `close()` writes what is queued,
 Rows older than `retention_days` are deleted at start and hourly.
 """
 
-import contextlib
+import collections
 import logging
-import queue
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import sqlalchemy as sa
 from prometheus_client import Counter
 
-from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, create_schema, prediction_log
+from taller_mlflow.monitoring.inserts import json_text, row_format
+from taller_mlflow.monitoring.schema import create_schema, prediction_log
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,6 @@ DROPPED = Counter(
     ["reason"],
 )
 RETENTION_EVERY_SECONDS = 3600.0
-_WAKE = object()  # close() puts it so a writer waiting for a first event stops at once
 TAKE_EVERY_SECONDS = 0.05  # how often a writer filling a batch looks at the queue
 SQLITE_BUSY_SECONDS = 30  # several API workers may share one SQLite file: wait for the lock
 
@@ -52,45 +50,20 @@ def make_engine(url: str) -> sa.Engine:
         pool_pre_ping=True,
         pool_size=1,
         connect_args=connect_args,
-        json_serializer=_json,  # orjson: the writer's CPU is taken from the API's
+        json_serializer=json_text,  # orjson: the writer's CPU is taken from the API's
     )
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_wal)
     return engine
 
 
-def _json(value) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _sqlite_wal(dbapi_connection, _record) -> None:
     # WAL: readers (the drift job, a sqlite3 shell) don't block the writers, nor they them.
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-
-def rows_of(event) -> list[dict]:
-    """One row per predicted penguin; columns are turned into lists once, not per cell."""
-    common = {
-        "ts": event.ts,
-        "request_id": event.request_id,
-        "endpoint": event.endpoint,
-        "model_name": event.model_name,
-        "model_version": event.model_version,
-        "model_alias": event.model_alias,
-        "latency_ms": event.latency_ms,
-    }
-    features = [event.features[c].tolist() for c in FEATURE_COLUMNS]
-    classes = event.classes
-    probabilities = [dict(zip(classes, row, strict=True)) for row in event.proba.tolist()]
-    # Shadow events (app/shadow.py) carry one `agrees` per row; production rows leave it NULL.
-    agrees = getattr(event, "agrees", None) or [None] * len(event.labels)
-    return [
-        {**common, **dict(zip(FEATURE_COLUMNS, values, strict=True)), "prediction": label,
-         "probabilities": proba, "agrees": agree}
-        for *values, label, proba, agree in zip(
-            *features, event.labels, probabilities, agrees, strict=True
-        )
-    ]  # fmt: skip
+    # NORMAL, SQLite's advice for WAL: no fsync per commit, still never a corrupt file; a power
+    # cut (not a crash of the API) may lose the last commits' rows. The fsync was a third of the
+    # writer's cost, for a log whose rows a full queue may drop anyway.
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class PredictionLog:
@@ -105,7 +78,12 @@ class PredictionLog:
     ):
         self.where = sa.engine.make_url(url).render_as_string(hide_password=True)
         self.engine = make_engine(url)
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self.rows = row_format(self.engine)
+        # Encoded rows, not events (taller_mlflow.monitoring.inserts), in a deque, not a
+        # queue.Queue: append and popleft are atomic and the writer polls, so the response path
+        # takes no lock and wakes no thread.
+        self.queue: collections.deque = collections.deque()
+        self.queue_size = max(1, queue_size)
         self.batch_size, self.flush_seconds = max(1, batch_size), flush_seconds
         self.retention_days = retention_days
         self.written = self.dropped = 0  # this instance's, for tests and the bench
@@ -132,10 +110,10 @@ class PredictionLog:
 
     # --- the hot path -------------------------------------------------------------------------
     def observe(self, event) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except queue.Full:
+        if len(self.queue) + event.rows > self.queue_size:
             self._drop("queue_full", event.rows)
+        else:
+            self.queue.extend(self.rows.encode(event))
 
     # --- the writer thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -145,59 +123,40 @@ class PredictionLog:
                 self._maybe_purge()
             except Exception:  # the writer must outlive any surprise; the batch is counted
                 log.exception("prediction log writer: unexpected error")
-        self._write(self._drain())
+        self._write(self._take())
 
     def _next_batch(self) -> list:
-        """Events for one insert: up to batch_size rows, waiting at most flush_seconds after the
-        first event (and no more than flush_seconds for it, so retention and stop are seen)."""
-        try:
-            first = self.queue.get(timeout=self.flush_seconds)
-        except queue.Empty:
-            return []
-        if first is _WAKE:
-            return []
-        events = [first]
-        rows = events[0].rows
+        """Rows for one insert: up to batch_size, at most flush_seconds after the first one; an
+        empty list after flush_seconds without one (so retention and stop are seen)."""
+        rows: list = []
         deadline = time.monotonic() + self.flush_seconds
-        while rows < self.batch_size and not self._stopping.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
+        while len(rows) < self.batch_size and not self._stopping.is_set():
             # Sleep in slices and take what arrived in one go: waking for every event would hand
             # the GIL to this thread and back once per prediction, which costs the API more
             # CPU than writing the rows does (measured by `make bench`'s log-cost cells).
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             self._stopping.wait(min(left, TAKE_EVERY_SECONDS))
-            while rows < self.batch_size:
-                try:
-                    event = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if event is _WAKE:
-                    return events
-                events.append(event)
-                rows += event.rows
-        return events
+            if self.queue and not rows:
+                deadline = time.monotonic() + self.flush_seconds
+            rows += self._take(self.batch_size - len(rows))
+        return rows
 
-    def _drain(self) -> list:
-        events = []
-        while True:
-            try:
-                event = self.queue.get_nowait()
-            except queue.Empty:
-                return events
-            if event is not _WAKE:
-                events.append(event)
+    def _take(self, most: int | None = None) -> list:
+        """Queued rows, oldest first: up to `most`, or all."""
+        queue = self.queue
+        count = len(queue) if most is None else min(most, len(queue))
+        return [queue.popleft() for _ in range(count)]
 
-    def _write(self, events: list) -> None:
-        if not events:
+    def _write(self, rows: list) -> None:
+        if not rows:
             return
-        rows = [row for event in events for row in rows_of(event)]
         try:
             with self.engine.begin() as conn:
                 if not self._schema_ready:
                     create_schema(conn)
-                for start in range(0, len(rows), self.batch_size):
-                    conn.execute(prediction_log.insert(), rows[start : start + self.batch_size])
+                self.rows.insert(conn, rows)
         except sa.exc.SQLAlchemyError as exc:
             self._schema_ready = False  # after an outage the database may be a new, empty one
             self._drop("db_error", len(rows))
@@ -242,10 +201,8 @@ class PredictionLog:
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, stop the writer, release the connections."""
         self._stopping.set()
-        with contextlib.suppress(queue.Full):  # a full queue: the writer is busy, not waiting
-            self.queue.put_nowait(_WAKE)
         if self._thread.is_alive():
             self._thread.join(timeout)
         elif self._thread.ident is None:  # never started: write here what was queued
-            self._write(self._drain())
+            self._write(self._take())
         self.engine.dispose()

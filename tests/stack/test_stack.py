@@ -432,10 +432,26 @@ def _monitor_runs(stack: Stack) -> list[dict]:
     return resp.json().get("runs", [])
 
 
+def _checked(stack: Stack) -> tuple[dict, dict] | None:
+    """A finished check run and the tags of the version it checked, once the job has written
+    its result back (the version's tags come after the run is finished)."""
+    for run in _monitor_runs(stack):
+        if run["info"]["status"] != "FINISHED":
+            continue
+        run_tags = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+        version = _mlflow_get(
+            stack, "model-versions/get", name=MODEL_NAME, version=run_tags["model_version"]
+        )["model_version"]
+        tags = {t["key"]: t["value"] for t in version.get("tags", [])}
+        if "drift.run_id" in tags:  # the last of the three tags the job sets
+            return run, tags
+    return None
+
+
 def test_prometheus_scrapes_the_api_and_the_drift_job_writes_its_checks(compose_stack):
     """The predictions above are logged by the API; the monitor service (every 5 s here, from 3
     rows) checks them against the version's training reference and writes a run to MLflow; and
-    Prometheus (on loopback) scrapes the API and the drift job."""
+    Prometheus (on loopback) scrapes the API, MLflow and the drift job."""
     stack = compose_stack
     api_up = stack.timed(
         "Prometheus: api target up",
@@ -444,20 +460,18 @@ def test_prometheus_scrapes_the_api_and_the_drift_job_writes_its_checks(compose_
     assert api_up, _prometheus(stack, "up")
     predicted = wait_for(lambda: _prometheus(stack, "sum(api_predictions_total) > 0"), 60, 2)
     assert predicted, _prometheus(stack, "api_predictions_total")
-    runs = stack.timed(
-        "drift job: first check run", wait_for, lambda: _monitor_runs(stack), 180, interval=3
+    checked = stack.timed(
+        "drift job: first check written back", wait_for, lambda: _checked(stack), 180, interval=3
     )
-    assert runs, "the monitor service wrote no check run (docker compose logs monitor)"
-    metrics = {m["key"] for m in runs[0]["data"].get("metrics", [])}
+    assert checked, "no check run tagged its version (docker compose logs monitor)"
+    run, tags = checked
+    metrics = {m["key"] for m in run["data"].get("metrics", [])}
     assert {"drift_status", "psi_body_mass_g", "p_value_island"} <= metrics, metrics
-    run_tags = {t["key"]: t["value"] for t in runs[0]["data"].get("tags", [])}
-    checked = _mlflow_get(
-        stack, "model-versions/get", name=MODEL_NAME, version=run_tags["model_version"]
-    )["model_version"]
-    tags = {t["key"]: t["value"] for t in checked.get("tags", [])}
     assert tags.get("drift.status") in {"ok", "warn", "drift"}, tags
-    monitor_up = wait_for(lambda: _prometheus(stack, 'up{job="monitor"} == 1'), 60, interval=2)
-    assert monitor_up, _prometheus(stack, "up")
+    for job in ("monitor", "mlflow"):
+        up = wait_for(lambda job=job: _prometheus(stack, f'up{{job="{job}"}} == 1'), 60, 2)
+        assert up, (job, _prometheus(stack, "up"))
+    assert _prometheus(stack, "sum(mlflow_http_request_total) > 0"), "MLflow counted no request"
     assert wait_for(lambda: _prometheus(stack, "model_drift_status"), 60, interval=2)
 
 

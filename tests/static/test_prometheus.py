@@ -50,7 +50,7 @@ def test_promtool_accepts_config_and_rules_and_the_rules_tests_pass(args):
     assert out.returncode == 0, f"promtool {' '.join(args)}:\n{out.stdout}\n{out.stderr}"
 
 
-def test_scrapes_the_api_and_the_drift_job_and_loads_the_rules():
+def test_scrapes_the_api_mlflow_and_the_drift_job_and_loads_the_rules():
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     targets = {
         job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
@@ -58,7 +58,11 @@ def test_scrapes_the_api_and_the_drift_job_and_loads_the_rules():
     }
     assert targets["api"] == ["api:8989"]
     assert targets["monitor"] == ["monitor:9108"]
+    assert targets["mlflow"] == ["mlflow:5000"]
     assert config["rule_files"] == ["alerts.yml"]
+    # ... which has /metrics only when start_mlflow.sh is given a folder for them
+    mlflow = yaml.safe_load((ROOT / "docker-compose-mlflow.yaml").read_text())["services"]["mlflow"]
+    assert mlflow["environment"]["MLFLOW_PROMETHEUS_DIR"]
 
 
 def test_alerts_cover_drift_5xx_load_failures_log_drops_and_targets_down():

@@ -17,6 +17,7 @@ import pytest
 
 from taller_mlflow.servers import ROOT, free_port
 from tests.support import wait_for
+from tests.support.processes import still_running
 
 READY = "Press Ctrl-C to stop everything"
 
@@ -84,8 +85,7 @@ class MakeRun:
         if self.proc.poll() is None:
             leftovers = self.descendants()
             os.killpg(self.proc.pid, signal.SIGINT)
-            _, alive = psutil.wait_procs(leftovers, timeout=30)
-            for proc in alive:
+            for proc in still_running(leftovers, 30):
                 proc.kill()
             self.proc.wait(10)
 

@@ -17,6 +17,7 @@ from taller_mlflow.servers import Server, free_port, port_is_free
 from taller_mlflow.supervisor import Child, RestartPolicy, Supervisor
 from taller_mlflow.watchdog import read_groups
 from tests.support import wait_for
+from tests.support.processes import still_running
 
 FAST = RestartPolicy(max_restarts=5, window=60, first_delay=0.01, max_delay=0.05)
 
@@ -40,10 +41,7 @@ def holds_port_in_grandchild(port: int) -> list[str]:
 
 
 def gone(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not still_running([proc], 0)
 
 
 @pytest.fixture
@@ -163,7 +161,7 @@ def test_no_child_or_grandchild_outlives_a_sigkilled_supervisor(tmp_path):
         proc.kill()
         proc.wait(10)
         assert wait_for(lambda: all(port_is_free(p) for p in ports), 5, interval=0.1), ports
-        _, alive = psutil.wait_procs(descendants, timeout=5)
+        alive = still_running(descendants, 5)
         assert not alive, alive
     finally:
         proc.kill()

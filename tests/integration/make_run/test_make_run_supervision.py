@@ -8,13 +8,13 @@ The test that SIGKILLs make comes last: it ends the folder's shared `make run`."
 import os
 import signal
 
-import psutil
 import pytest
 import requests
 
 from taller_mlflow.servers import port_is_free
 from tests.support import ADELIE, wait_for
 from tests.support.make_run import start_make_run
+from tests.support.processes import still_running
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -79,7 +79,7 @@ def test_ctrl_c_during_the_grid_search_stops_everything_within_5_s(tmp_path):
         run.wait_for("grid search: 6/27 combinations", 1200)  # mid-search, workers busy
         processes = run.descendants()
         os.killpg(run.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        _, alive = psutil.wait_procs(processes, timeout=STOP_WITHIN)
+        alive = still_running(processes, STOP_WITHIN)
         assert not alive, f"still running {STOP_WITHIN} s after Ctrl-C: {alive}"
         assert all(port_is_free(p) for p in run.ports)
         out = run.output()
@@ -96,6 +96,6 @@ def test_make_killed_with_sigkill_frees_every_port_within_5_s(make_run):
     make_run.proc.kill()
     freed = wait_for(lambda: all(port_is_free(p) for p in make_run.ports), STOP_WITHIN, 0.1)
     assert freed, {p: port_is_free(p) for p in make_run.ports}
-    _, alive = psutil.wait_procs(processes, timeout=STOP_WITHIN)
+    alive = still_running(processes, STOP_WITHIN)
     assert not alive, f"orphans {STOP_WITHIN} s after the ports were freed: {alive}"
     assert "stopped MLflow and the API, and JupyterLab" in make_run.output()

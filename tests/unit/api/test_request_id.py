@@ -2,12 +2,14 @@
 prediction request from every protocol, and observers that fail without touching the answer."""
 
 import re
+import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from app.events import PredictionEvent
+from app.events import PredictionEvent, new_request_id
 from app.factory import create_app
 from taller_mlflow.data import FEATURES
 from taller_mlflow.monitoring.schema import prediction_log
@@ -81,6 +83,19 @@ def test_every_answer_carries_a_fresh_request_id(api):
     assert len(ids) == 3 and all(HEX_ID.match(i) for i in ids)
     bad = api.post("/predict", content=b"not json")
     assert bad.status_code == 400 and HEX_ID.match(bad.headers["x-request-id"])
+
+
+def test_made_ids_are_uuid7_and_sort_in_the_order_they_were_made():
+    made = []
+    for _ in range(5):
+        made += [new_request_id() for _ in range(200)]
+        time.sleep(0.002)  # a new millisecond: ordered across them, random within one
+    ids = [uuid.UUID(i) for i in made]
+    assert {(i.version, i.variant) for i in ids} == {(7, uuid.RFC_4122)}
+    assert len(set(made)) == len(made)
+    ms = [i.int >> 80 for i in ids]
+    assert ms == sorted(ms) and ms[-1] > ms[0]
+    assert abs(ms[-1] - time.time() * 1000) < 60_000  # milliseconds since the epoch
 
 
 def test_a_sane_client_id_is_echoed(api):

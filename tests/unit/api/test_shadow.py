@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from app import events
 from app.events import PredictionEvent
 from app.factory import create_app
 from app.shadow import ShadowScorer
@@ -125,12 +126,16 @@ def test_the_response_does_not_wait_for_a_stuck_challenger(client, challenger):
         dropped = REGISTRY.get_sample_value("api_shadow_dropped_total", {"reason": "queue_full"})
         answers = [api.post("/predict", json=GENTOO) for _ in range(6)]
         metrics = api.get("/metrics").text
+        shadow = app.state.shadow
+        queued, taken = shadow.queue.qsize(), shadow.taken
         gate.set()
     assert [a.status_code for a in answers] == [200] * 6
     assert all(a.json()["prediction"] == "Gentoo" for a in answers)
-    # one taken by the stuck worker (or none yet), two queued: at least three dropped
+    # The stuck worker took what was queued when it woke (at most the queue's 2), two more are
+    # queued: the rest, at least two, were dropped, and every sampled request is one of these.
     now = REGISTRY.get_sample_value("api_shadow_dropped_total", {"reason": "queue_full"})
-    assert now - (dropped or 0) >= 3
+    assert now - (dropped or 0) + queued + taken == 6
+    assert now - (dropped or 0) >= 2 and taken <= 2
     assert 'api_shadow_dropped_total{reason="queue_full"}' in metrics
 
 
@@ -139,6 +144,22 @@ def test_requests_not_served_by_the_production_alias_are_not_shadowed(client, ch
         api.post("/predict", json={**ADELIE, "model": "modelo_penguins/2"})
         api.post("/predict", json={**ADELIE, "model": "modelo_penguins@challenger"})
         assert api.app.state.shadow.queue.qsize() + api.app.state.shadow.scored == 0
+
+
+def test_an_unsampled_request_builds_no_event(client, challenger, monkeypatch):
+    """With shadow scoring the only observer, the response path builds an event only for the
+    sampled share: here rng says "not sampled" for all but the third request."""
+    built = []
+    real = events.RowsEvent
+    monkeypatch.setattr(events, "RowsEvent", lambda **kw: built.append(kw) or real(**kw))
+    app = make_app(client, 0.1, AlwaysGentoo())
+    draws = iter([0.5, 0.9, 0.05, 0.7])
+    with TestClient(app) as api:
+        app.state.shadow.rng = lambda: next(draws)
+        answers = [api.post("/predict", json=ADELIE).status_code for _ in range(4)]
+        assert wait_for(lambda: app.state.shadow.scored == 1, 10)
+    assert answers == [200] * 4
+    assert len(built) == 1
 
 
 def test_the_sampled_share_follows_the_fraction(client, make_registry):

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 
 from app.events import PredictionEvent
 from taller_mlflow.data import FEATURES
+from taller_mlflow.monitoring.inserts import COLUMNS
 from taller_mlflow.monitoring.log import PredictionLog
 from taller_mlflow.monitoring.schema import prediction_log
 from tests.support import wait_for
@@ -78,12 +79,13 @@ def dropped(reason: str) -> float:
 
 
 def count_inserts(log: PredictionLog) -> list[int]:
-    """The row count of every INSERT the log's engine sends."""
+    """The row count of every INSERT the log's engine sends (a multi-row INSERT's parameters are
+    its rows' values, one after the other)."""
     inserts = []
 
     def seen(_conn, _cursor, statement, parameters, _context, executemany):
         if statement.startswith("INSERT"):
-            inserts.append(len(parameters) if executemany else 1)
+            inserts.append(len(parameters) if executemany else len(parameters) // len(COLUMNS))
 
     sa.event.listen(log.engine, "before_cursor_execute", seen)
     return inserts
@@ -160,12 +162,12 @@ def test_a_partial_batch_is_written_after_flush_seconds(make_log, url):
 
 def test_a_full_queue_drops_and_counts_the_rest(make_log, url):
     before = dropped("queue_full")
-    log = make_log(url, queue_size=3, start=False)
+    log = make_log(url, queue_size=5, start=False)  # rows
     for _ in range(5):
         log.observe(event(rows=2))
-    assert (log.dropped, dropped("queue_full") - before) == (4, 4)
+    assert (log.dropped, dropped("queue_full") - before) == (6, 6)  # the third event has no room
     log.close()
-    assert count(url) == 6 and log.written == 6
+    assert count(url) == 4 and log.written == 4
 
 
 def test_a_database_outage_drops_batches_and_writing_resumes_by_itself(make_log, tmp_path):

@@ -1,0 +1,130 @@
+"""The SQLite fast path writes what SQLAlchemy's own insert writes: the same events through both,
+into two real SQLite files, read back through SQLAlchemy, give equal rows (timestamps, JSON
+probabilities and booleans included), whatever kind of event they came from."""
+
+import sqlite3
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+
+from app.events import PredictionEvent, RowsEvent
+from app.shadow import ShadowEvent
+from taller_mlflow.monitoring import inserts
+from taller_mlflow.monitoring.log import make_engine
+from taller_mlflow.monitoring.schema import create_schema, prediction_log
+from taller_mlflow.schemas import Penguin
+from tests.support import ADELIE, GENTOO
+
+CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
+TS = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)
+COMMON = {
+    "request_id": "r1",
+    "model_name": "modelo_penguins",
+    "model_version": "2",
+    "latency_ms": 0.75,
+    "ts": TS,
+    "classes": CLASSES,
+}
+
+
+def columns_event(rows: int = 2, **extra) -> dict:
+    return COMMON | {
+        "endpoint": "/invocations",
+        "model_alias": None,
+        "features": {
+            "island": np.asarray(["Biscoe"] * rows, dtype=object),
+            "sex": np.asarray(["FEMALE"] * rows, dtype=object),
+            "culmen_length_mm": np.arange(40, 40 + rows, dtype=np.float64),
+            "culmen_depth_mm": np.full(rows, 15.5),
+            "flipper_length_mm": np.full(rows, 220.0),
+            "body_mass_g": np.full(rows, 5200.0),
+        },
+        "labels": ["Gentoo"] * rows,
+        "proba": np.tile([0.01, 0.02, 0.97], (rows, 1)),
+        **extra,
+    }
+
+
+def every_kind() -> list:
+    penguins = [Penguin(**ADELIE), Penguin(**GENTOO)]
+    return [
+        RowsEvent(
+            **COMMON,
+            endpoint="/predict",
+            model_alias="production",
+            labels=["Adelie", "Gentoo"],
+            penguins=penguins,
+            probabilities=[
+                {"Adelie": 0.97, "Chinstrap": 0.02, "Gentoo": 0.01},
+                {"Adelie": 0.0, "Chinstrap": 0.0, "Gentoo": 1.0},
+            ],
+        ),
+        PredictionEvent(**columns_event()),
+        ShadowEvent(
+            **columns_event(endpoint="shadow", model_version="3", model_alias="challenger"),
+            agrees=[True, False],
+        ),
+    ]
+
+
+def written(tmp_path, name: str, fmt: inserts.RowFormat, events: list) -> list[tuple]:
+    engine = make_engine(f"sqlite:///{tmp_path / name}")  # the log's own engine
+    rows = [row for event in events for row in fmt.encode(event)]
+    with engine.begin() as conn:
+        create_schema(conn)
+        assert fmt.insert(conn, rows) == sum(e.rows for e in events)
+    with engine.connect() as conn:
+        query = sa.select(*[prediction_log.c[c] for c in inserts.COLUMNS])
+        rows = [tuple(r) for r in conn.execute(query.order_by(prediction_log.c.id))]
+    engine.dispose()
+    return rows
+
+
+def stored(path) -> list[tuple]:
+    """The values as SQLite holds them: queries compare these (a time window compares text)."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT {', '.join(inserts.COLUMNS)} FROM prediction_log").fetchall()
+
+
+def test_the_sqlite_fast_path_stores_and_reads_back_like_sqlalchemys_insert(tmp_path):
+    fast = written(tmp_path, "fast.db", inserts.SQLITE, every_kind())
+    core = written(tmp_path, "core.db", inserts.CORE, every_kind())
+    assert fast == core
+    assert stored(tmp_path / "fast.db") == stored(tmp_path / "core.db")
+    assert len(fast) == 6
+    by_column = dict(zip(inserts.COLUMNS, zip(*fast, strict=True), strict=True))
+    assert set(by_column["ts"]) == {TS.replace(tzinfo=None)}  # SQLite keeps UTC, naive
+    assert by_column["island"][:2] == ("Torgersen", "Biscoe")
+    assert by_column["probabilities"][0] == {"Adelie": 0.97, "Chinstrap": 0.02, "Gentoo": 0.01}
+    assert by_column["agrees"] == (None, None, None, None, True, False)
+    assert by_column["endpoint"] == ("/predict",) * 2 + ("/invocations",) * 2 + ("shadow",) * 2
+
+
+@pytest.mark.parametrize("per_statement", [1, 7, 500])
+def test_a_batch_larger_than_one_statement_is_written_whole(tmp_path, monkeypatch, per_statement):
+    monkeypatch.setattr(inserts, "MAX_ROWS_PER_STATEMENT", per_statement)
+    events = [PredictionEvent(**columns_event(rows=n, request_id=f"r{n}")) for n in (1, 9, 10)]
+    rows = written(tmp_path, "many.db", inserts.SQLITE, events)
+    column = {c: [r[i] for r in rows] for i, c in enumerate(inserts.COLUMNS)}
+    assert column["request_id"] == ["r1"] + ["r9"] * 9 + ["r10"] * 10
+    assert column["culmen_length_mm"] == [40.0, *range(40, 49), *range(40, 50)]
+    assert column["island"] == ["Biscoe"] * 20
+
+
+def test_the_rows_view_of_a_predict_event_gives_the_same_columns(tmp_path):
+    """Shadow scoring reads /predict's event as columns: they are the penguins', in order."""
+    event = every_kind()[0]
+    assert list(event.features["island"]) == ["Torgersen", "Biscoe"]
+    assert list(event.features["body_mass_g"]) == [ADELIE["body_mass_g"], GENTOO["body_mass_g"]]
+    assert event.proba.shape == (2, 3) and event.proba.argmax(axis=1).tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("micro", [0, 1, 456789])
+def test_timestamps_are_stored_as_sqlalchemys_sqlite_datetime_text(micro):
+    dialect = sqlite.dialect()
+    sqlalchemys = prediction_log.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
+    ts = TS.replace(microsecond=micro)
+    assert inserts._sqlite_ts(ts) == sqlalchemys(ts)
