@@ -112,21 +112,23 @@ def start_stack(
     s3_port, mlflow_port = free_port(), free_port()
     s3 = moto_server(s3_port, workdir / "s3.log").start()
     s3_url = f"http://127.0.0.1:{s3_port}"
-    s3_client(s3_url).create_bucket(Bucket=BUCKET)
-    pg_database = create_pg_database(pg_dsn, db_prefix)
-    backend = f"{pg_url_base}/{pg_database}"
-    server = mlflow_server(
-        backend,
-        f"s3://{BUCKET}",
-        mlflow_port,
-        workdir / "mlflow.log",
-        extra_env=_server_env(s3_url, extra_env),
-    )
-    try:
+    pg_database = None
+    try:  # a setup that fails half way (e.g. PostgreSQL full) leaves no server behind
+        s3_client(s3_url).create_bucket(Bucket=BUCKET)
+        pg_database = create_pg_database(pg_dsn, db_prefix)
+        backend = f"{pg_url_base}/{pg_database}"
+        server = mlflow_server(
+            backend,
+            f"s3://{BUCKET}",
+            mlflow_port,
+            workdir / "mlflow.log",
+            extra_env=_server_env(s3_url, extra_env),
+        )
         server.start(timeout=120)
-    except Exception:
+    except BaseException:
         s3.stop()
-        drop_pg_database(pg_database, pg_dsn)
+        if pg_database is not None:
+            drop_pg_database(pg_database, pg_dsn)
         raise
     tracking_uri = f"http://127.0.0.1:{mlflow_port}"
     return Stack(s3, server, s3_url, tracking_uri, pg_database, backend, workdir, pg_dsn)
