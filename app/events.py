@@ -237,12 +237,14 @@ def record_results(request: Request, penguins: list, results: list[dict]) -> Non
             rows, answers = groups.setdefault(_served_by(r), ([], []))
             rows.append(penguin)
             answers.append(r)
-    rid, endpoint, latency = request_id(request), endpoint_of(request), latency_ms(request)
-    ts = datetime.now(UTC)
+    common = None
     for (name, version, alias), (rows, answers) in groups.items():
         to = wanting(request, alias)
         if not to:
             continue
+        if common is None:  # only when some observer wants an event
+            common = request_id(request), endpoint_of(request), latency_ms(request)
+        rid, endpoint, latency = common
         event = RowsEvent(
             request_id=rid,
             endpoint=endpoint,
@@ -252,7 +254,7 @@ def record_results(request: Request, penguins: list, results: list[dict]) -> Non
             labels=[r["prediction"] for r in answers],
             classes=list(answers[0]["probabilities"]),
             latency_ms=latency,
-            ts=ts,
+            ts=datetime.now(UTC),
             penguins=rows,
             probabilities=[r["probabilities"] for r in answers],
         )

@@ -186,19 +186,18 @@ class ShadowScorer:
             model = self._challenger(name, version) if group else None
             if model is None:
                 continue
+            rows = [row for event in group for row in event.feature_rows()]
             started = time.perf_counter()
             proba = model.predict_proba_columns(
-                {c: np.concatenate([e.features[c] for e in group]) for c in FEATURES}
+                {c: np.asarray(v) for c, v in zip(FEATURES, zip(*rows, strict=True), strict=True)}
             )
             elapsed_ms = (time.perf_counter() - started) * 1000.0 / len(group)
             labels = np.asarray(model.classes, dtype=object)[proba.argmax(axis=1)].tolist()
-            start = 0
-            for event in group:
-                end = start + event.rows
-                self._compare(
-                    event, version, model, labels[start:end], proba[start:end], elapsed_ms
-                )
-                start = end
+            production = [label for event in group for label in event.labels]
+            agrees = [a == b for a, b in zip(labels, production, strict=True)]
+            self._count(name, version, group, agrees)
+            if self.sink is not None:
+                self._log(group, version, model, labels, proba, agrees, elapsed_ms)
 
     def _challenger(self, name: str, version: str):
         cache = self.registry.cache
@@ -208,10 +207,11 @@ class ShadowScorer:
             log.warning("shadow: challenger %s/%s not usable: %s", name, version, exc)
             return None
 
-    def _compare(self, event, version, model, labels, proba, elapsed_ms) -> None:
-        agrees = [a == b for a, b in zip(labels, event.labels, strict=True)]
-        self._count(event, version, agrees)
-        if self.sink is not None:
+    def _log(self, group, version, model, labels, proba, agrees, elapsed_ms) -> None:
+        """The challenger's rows to the sink (the prediction log), one event per request."""
+        start = 0
+        for event in group:
+            end = start + event.rows
             self.sink(
                 ShadowEvent(
                     request_id=event.request_id,
@@ -220,26 +220,37 @@ class ShadowScorer:
                     model_version=version,
                     model_alias=self.alias,
                     features=event.features,
-                    labels=labels,
-                    proba=proba,
+                    labels=labels[start:end],
+                    proba=proba[start:end],
                     classes=list(model.classes),
                     latency_ms=elapsed_ms,  # the challenger's scoring time, shared per event
                     ts=datetime.now(UTC),
-                    agrees=agrees,
+                    agrees=agrees[start:end],
                 )
             )
+            start = end
 
-    def _count(self, event: PredictionEvent, version: str, agrees: list[bool]) -> None:
-        agreed = sum(agrees)
+    def _count(self, name: str, version: str, group: list, agrees: list[bool]) -> None:
+        """Agreement of a batch, per production version it was compared with."""
+        against: dict[str, list[int]] = {}  # production version -> [rows, agreed]
+        start = 0
+        for event in group:
+            end = start + event.rows
+            counts = against.setdefault(event.model_version, [0, 0])
+            counts[0] += event.rows
+            counts[1] += sum(agrees[start:end])
+            start = end
         with self._lock:
-            stats = self._stats.setdefault((event.model_name, version), Agreement())
-            stats.rows += len(agrees)
-            stats.agreed += agreed
-            stats.against.add(event.model_version)
+            stats = self._stats.setdefault((name, version), Agreement())
+            for production_version, (rows, agreed) in against.items():
+                stats.rows += rows
+                stats.agreed += agreed
+                stats.against.add(production_version)
+        agreed = sum(agrees)
         if agreed:
-            SHADOW_ROWS.labels(event.model_name, version, "true").inc(agreed)
+            SHADOW_ROWS.labels(name, version, "true").inc(agreed)
         if len(agrees) - agreed:
-            SHADOW_ROWS.labels(event.model_name, version, "false").inc(len(agrees) - agreed)
+            SHADOW_ROWS.labels(name, version, "false").inc(len(agrees) - agreed)
 
 
 def start_shadow(app, settings, prediction_log=None) -> ShadowScorer | None:
