@@ -67,7 +67,9 @@ class PredictionEvent(_Event):
         return list(zip(*(self.features[c].tolist() for c in FEATURES), strict=True))
 
     def probability_maps(self) -> list[dict[str, float]]:
-        return [dict(zip(self.classes, row, strict=True)) for row in self.proba.tolist()]
+        # 6 decimals, as /predict answers: onnxruntime's float32 would log 1.0000001192092896.
+        rounded = np.round(np.asarray(self.proba, dtype=np.float64), 6).tolist()
+        return [dict(zip(self.classes, row, strict=True)) for row in rounded]
 
 
 @dataclass(eq=False)

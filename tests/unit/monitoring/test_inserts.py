@@ -128,3 +128,13 @@ def test_timestamps_are_stored_as_sqlalchemys_sqlite_datetime_text(micro):
     sqlalchemys = prediction_log.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
     ts = TS.replace(microsecond=micro)
     assert inserts._sqlite_ts(ts) == sqlalchemys(ts)
+
+
+def test_logged_probabilities_are_rounded_like_predicts_answer():
+    """onnxruntime answers float32: the log keeps 6 decimals, never 1.0000001192092896."""
+    proba = np.asarray([[1.0, 0.0, 0.0], [0.1234567, 0.3, 0.5765433]], dtype=np.float32)
+    event = PredictionEvent(**columns_event(proba=proba))
+    assert event.probability_maps() == [
+        {"Adelie": 1.0, "Chinstrap": 0.0, "Gentoo": 0.0},
+        {"Adelie": 0.123457, "Chinstrap": 0.3, "Gentoo": 0.576543},
+    ]
