@@ -13,6 +13,7 @@ Rows older than `retention_days` are deleted at start and hourly.
 """
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -117,6 +118,12 @@ class PredictionLog:
 
     # --- the writer thread --------------------------------------------------------------------
     def _run(self) -> None:
+        # The table exists as soon as the API is up, for readers (the drift job, a query), not
+        # only after the first batch; a database that is away now is retried at that batch.
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            with self.engine.begin() as conn:
+                create_schema(conn)
+            self._schema_ready = True
         while not self._stopping.is_set():
             try:
                 self._write(self._next_batch())

@@ -85,7 +85,7 @@ def rows_of(engine, request_id: str) -> list[dict]:
     try:
         with engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(prediction_log.c.id)).mappings()]
-    except sa.exc.OperationalError:
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no database or table yet
         return []
 
 

@@ -91,6 +91,21 @@ def count_inserts(log: PredictionLog) -> list[int]:
     return inserts
 
 
+def test_the_table_exists_once_the_writer_starts_before_any_prediction(make_log, url):
+    """Readers (the drift job, a query) find an empty table, not an error, on a fresh API."""
+    make_log(url, flush_seconds=60)
+    engine = sa.create_engine(url)
+
+    def table():
+        return "prediction_log" in sa.inspect(engine).get_table_names()
+
+    try:
+        assert wait_for(table, timeout=5, interval=0.02)
+    finally:
+        engine.dispose()
+    assert count(url) == 0
+
+
 def test_rows_carry_the_event(make_log, url):
     log = make_log(url)
     log.observe(event(rows=3, request_id="abc"))
