@@ -3,13 +3,10 @@
 
 `ShadowScorer` is a prediction observer (app/events.py): on the response path it only draws a
 random number (`wants`, before any event is built) and, for a sampled event, puts it on a small
-bounded queue (a full queue drops it, counted). A daemon thread does the rest, for what arrived every 0.1 s at once: it
-finds the challenger (resolved through the registry, cached for `recheck_seconds` or until a
-webhook invalidates it; loaded through the model cache, so a version that fails to load or its
-smoke test is never used), scores the same feature columns (the batch's joined, in one call),
-compares labels row by row, and records the agreement in memory (for
-/listar_modelos), in Prometheus (`api_shadow_rows_total{model,challenger_version,agrees}`) and,
-when a sink is given (the prediction log), as rows with endpoint "shadow" and `agrees` set.
+bounded queue (a full queue drops it, counted). A daemon thread does the rest, every 0.1 s for
+what arrived: it finds the challenger (app/challengers.py), scores the batch's feature columns in
+one call, compares labels row by row, records the agreement (app/agreement.py) and, when a sink
+is given (the prediction log), writes rows with endpoint "shadow" and `agrees` set.
 So the response's body and timing never depend on the challenger.
 """
 
@@ -24,10 +21,11 @@ from datetime import UTC, datetime
 import numpy as np
 from prometheus_client import Counter
 
+from app.agreement import AgreementBook
+from app.challengers import Challengers
 from app.events import PredictionEvent
 from taller_mlflow.data import FEATURES
-from taller_mlflow.serving import ModelLoadFailed, ModelNotFound, ModelRegistry, RegistryUnavailable
-from taller_mlflow.serving.refs import ModelRef
+from taller_mlflow.serving import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +34,6 @@ ALIAS = "challenger"
 TAKE_EVERY_SECONDS = 0.1  # how often the worker takes the sampled events
 MAX_EVENTS_PER_BATCH = 256
 
-SHADOW_ROWS = Counter(
-    "api_shadow_rows_total",
-    "Rows scored by the challenger beside production, by whether the labels agreed",
-    ["model", "challenger_version", "agrees"],
-)
 SHADOW_DROPPED = Counter(
     "api_shadow_dropped_total", "Sampled requests not shadowed (reason: queue_full)", ["reason"]
 )
@@ -51,21 +44,6 @@ class ShadowEvent(PredictionEvent):
     """The challenger's answer for one production event; `agrees` is row aligned."""
 
     agrees: list[bool] = field(default_factory=list)
-
-
-@dataclass
-class Agreement:
-    rows: int = 0
-    agreed: int = 0
-    against: set = field(default_factory=set)
-
-    def describe(self) -> dict:
-        return {
-            "rows": self.rows,
-            "agreed": self.agreed,
-            "agreement_rate": round(self.agreed / self.rows, 6) if self.rows else None,
-            "against_versions": sorted(self.against, key=lambda v: (len(v), v)),
-        }
 
 
 class ShadowScorer:
@@ -84,9 +62,8 @@ class ShadowScorer:
         self.registry, self.fraction, self.alias = registry, fraction, alias
         self.sink, self.recheck_seconds, self.rng = sink, recheck_seconds, rng
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
-        self._challengers: dict[str, tuple[str | None, float]] = {}  # name -> (version, until)
-        self._stats: dict[tuple[str, str], Agreement] = {}
-        self._lock = threading.Lock()
+        self.challengers = Challengers(registry, alias, recheck_seconds)
+        self.agreement = AgreementBook()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
         self.taken = 0  # events the worker took off the queue
@@ -115,12 +92,13 @@ class ShadowScorer:
     # --- what the rest of the API asks ------------------------------------------------------
     def invalidate(self, name: str) -> None:
         """An alias of `name` moved (webhook): look its challenger up again on the next event."""
-        with self._lock:
-            self._challengers.pop(name, None)
+        self.challengers.forget(name)
+
+    def challenger_version(self, name: str) -> str | None:
+        return self.challengers.version(name)
 
     def stats(self) -> dict[tuple[str, str], dict]:
-        with self._lock:
-            return {key: a.describe() for key, a in self._stats.items()}
+        return self.agreement.describe()
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -153,24 +131,6 @@ class ShadowScorer:
         self.taken += len(events)
         return events
 
-    def challenger_version(self, name: str) -> str | None:
-        """The version `name@challenger` points at, re-read every recheck_seconds (a missing
-        alias too: no registry call per request when there is no challenger)."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._challengers.get(name)
-        if cached and now < cached[1]:
-            return cached[0]
-        try:
-            version = self.registry.resolver.resolve(ModelRef(name, self.alias)).version
-        except ModelNotFound:
-            version = None
-        except RegistryUnavailable:
-            version = cached[0] if cached else None  # keep what we knew while MLflow is away
-        with self._lock:
-            self._challengers[name] = (version, now + self.recheck_seconds)
-        return version
-
     def score(self, event: PredictionEvent) -> None:
         self.score_batch([event])
 
@@ -181,9 +141,9 @@ class ShadowScorer:
         for event in events:
             by_model.setdefault(event.model_name, []).append(event)
         for name, group in by_model.items():
-            version = self.challenger_version(name)
+            version = self.challengers.version(name)
             group = [e for e in group if version is not None and e.model_version != version]
-            model = self._challenger(name, version) if group else None
+            model = self.challengers.model(name, version) if group else None
             if model is None:
                 continue
             rows = [row for event in group for row in event.feature_rows()]
@@ -195,17 +155,9 @@ class ShadowScorer:
             labels = np.asarray(model.classes, dtype=object)[proba.argmax(axis=1)].tolist()
             production = [label for event in group for label in event.labels]
             agrees = [a == b for a, b in zip(labels, production, strict=True)]
-            self._count(name, version, group, agrees)
+            self.agreement.count(name, version, group, agrees)
             if self.sink is not None:
                 self._log(group, version, model, labels, proba, agrees, elapsed_ms)
-
-    def _challenger(self, name: str, version: str):
-        cache = self.registry.cache
-        try:
-            return cache.get(name, version) or cache.load(name, version)
-        except (ModelLoadFailed, ModelNotFound, RegistryUnavailable) as exc:
-            log.warning("shadow: challenger %s/%s not usable: %s", name, version, exc)
-            return None
 
     def _log(self, group, version, model, labels, proba, agrees, elapsed_ms) -> None:
         """The challenger's rows to the sink (the prediction log), one event per request."""
@@ -229,28 +181,6 @@ class ShadowScorer:
                 )
             )
             start = end
-
-    def _count(self, name: str, version: str, group: list, agrees: list[bool]) -> None:
-        """Agreement of a batch, per production version it was compared with."""
-        against: dict[str, list[int]] = {}  # production version -> [rows, agreed]
-        start = 0
-        for event in group:
-            end = start + event.rows
-            counts = against.setdefault(event.model_version, [0, 0])
-            counts[0] += event.rows
-            counts[1] += sum(agrees[start:end])
-            start = end
-        with self._lock:
-            stats = self._stats.setdefault((name, version), Agreement())
-            for production_version, (rows, agreed) in against.items():
-                stats.rows += rows
-                stats.agreed += agreed
-                stats.against.add(production_version)
-        agreed = sum(agrees)
-        if agreed:
-            SHADOW_ROWS.labels(name, version, "true").inc(agreed)
-        if len(agrees) - agreed:
-            SHADOW_ROWS.labels(name, version, "false").inc(len(agrees) - agreed)
 
 
 def start_shadow(app, settings, prediction_log=None) -> ShadowScorer | None:
