@@ -83,7 +83,7 @@ class RowsEvent(_Event):
 
     @cached_property
     def features(self) -> dict[str, np.ndarray]:
-        return {c: np.asarray([getattr(p, c) for p in self.penguins]) for c in FEATURES}
+        return columns_of(self.feature_rows())
 
     @cached_property
     def proba(self) -> np.ndarray:
@@ -97,6 +97,11 @@ class RowsEvent(_Event):
 
 
 _feature_values = operator.attrgetter(*FEATURES)
+
+
+def columns_of(rows: list[tuple]) -> dict[str, np.ndarray]:
+    """Feature rows (FEATURES order) as one array per feature."""
+    return {c: np.asarray(v) for c, v in zip(FEATURES, zip(*rows, strict=True), strict=True)}
 
 
 Observer = Callable[[PredictionEvent | RowsEvent], None]

@@ -23,8 +23,7 @@ from prometheus_client import Counter
 
 from app.agreement import AgreementBook
 from app.challengers import Challengers
-from app.events import PredictionEvent
-from taller_mlflow.data import FEATURES
+from app.events import PredictionEvent, columns_of
 from taller_mlflow.serving import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -148,9 +147,7 @@ class ShadowScorer:
                 continue
             rows = [row for event in group for row in event.feature_rows()]
             started = time.perf_counter()
-            proba = model.predict_proba_columns(
-                {c: np.asarray(v) for c, v in zip(FEATURES, zip(*rows, strict=True), strict=True)}
-            )
+            proba = model.predict_proba_columns(columns_of(rows))
             elapsed_ms = (time.perf_counter() - started) * 1000.0 / len(group)
             labels = np.asarray(model.classes, dtype=object)[proba.argmax(axis=1)].tolist()
             production = [label for event in group for label in event.labels]

@@ -120,10 +120,8 @@ class PredictionLog:
     def _run(self) -> None:
         # The table exists as soon as the API is up, for readers (the drift job, a query), not
         # only after the first batch; a database that is away now is retried at that batch.
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            with self.engine.begin() as conn:
-                create_schema(conn)
-            self._schema_ready = True
+        with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.begin() as conn:
+            self._ensure_schema(conn)
         while not self._stopping.is_set():
             try:
                 self._write(self._next_batch())
@@ -161,8 +159,7 @@ class PredictionLog:
             return
         try:
             with self.engine.begin() as conn:
-                if not self._schema_ready:
-                    create_schema(conn)
+                self._ensure_schema(conn)
                 self.rows.insert(conn, rows)
         except sa.exc.SQLAlchemyError as exc:
             self._schema_ready = False  # after an outage the database may be a new, empty one
@@ -177,6 +174,11 @@ class PredictionLog:
         self._schema_ready, self._failing = True, False
         self.written += len(rows)
         WRITTEN.inc(len(rows))
+
+    def _ensure_schema(self, conn: sa.Connection) -> None:
+        if not self._schema_ready:
+            create_schema(conn)
+            self._schema_ready = True
 
     def _drop(self, reason: str, rows: int) -> None:
         self.dropped += rows
@@ -199,9 +201,7 @@ class PredictionLog:
         """Delete rows older than retention_days; the number deleted."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
         with self.engine.begin() as conn:
-            if not self._schema_ready:
-                create_schema(conn)
-                self._schema_ready = True
+            self._ensure_schema(conn)
             result = conn.execute(prediction_log.delete().where(prediction_log.c.ts < cutoff))
         return result.rowcount or 0
 
