@@ -39,10 +39,10 @@ install: $(VENV)/.run-installed ## create .venv and install what `make run` need
 install-dev: $(VENV)/.dev-installed ## also install the test, notebook and lint tools
 
 run: install ## the whole job, no Docker: MLflow on :5000, training, API on :8989, JupyterLab on :8888 (Ctrl-C stops)
-	$(PY) -m taller_mlflow.embedded $(RUN_FLAGS) $(RUN_ARGS)
+	$(PY) -m taller_mlflow.local $(RUN_FLAGS) $(RUN_ARGS)
 
 run-quick: install ## like run, with the 2-combination grid
-	$(PY) -m taller_mlflow.embedded --quick $(RUN_FLAGS) $(RUN_ARGS)
+	$(PY) -m taller_mlflow.local --quick $(RUN_FLAGS) $(RUN_ARGS)
 
 # MariaDB and PostgreSQL: the host's when they answer on the test settings' ports, else started
 # from the compose files for the run and removed afterwards (tests/support/host_services.py).

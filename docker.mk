@@ -20,7 +20,7 @@ export JUPYTER_UID JUPYTER_GID
 	@echo "created .env from .env.example: change its passwords before sharing this machine" >&2
 
 up: .env ## check the host ports, build and start the whole stack, wait until healthy, print the URLs
-	@$(PYTHON) taller_mlflow/preflight.py $(COMPOSE)
+	@$(PYTHON) taller_mlflow/local/preflight.py $(COMPOSE)
 	$(COMPOSE) up -d --build --wait
 	@echo
 	@echo "MLflow UI   http://$$($(COMPOSE) port mlflow 5000 | sed 's/^0\.0\.0\.0/localhost/')"

@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC
-from taller_mlflow.schemas import ISLANDS, SEXES, UPPER_BOUNDS
+from taller_mlflow.penguins import CATEGORICAL, FEATURES, ISLANDS, NUMERIC, SEXES, UPPER_BOUNDS
 
 ALLOWED = {"island": ISLANDS, "sex": SEXES}
 

@@ -21,7 +21,7 @@ import numpy as np
 from prometheus_client import Counter
 from starlette.requests import Request
 
-from taller_mlflow.data import FEATURES
+from taller_mlflow.penguins import FEATURES
 
 log = logging.getLogger(__name__)
 

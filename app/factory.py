@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from app import metrics, webhooks
+from app import metrics, webhook_receiver
 from app.docs import install_offline_docs
 from app.errors import install_error_handlers
 from app.events import RequestIdMiddleware
@@ -22,7 +22,7 @@ from taller_mlflow.settings import Settings, get_settings
 def registry_from_settings(settings: Settings) -> ModelRegistry:
     """The real one: MLflow configured once, the ONNX fast path, every hook counted."""
     from taller_mlflow.fastpath import compile_fast_path_in_background
-    from taller_mlflow.mlflow_config import configure_mlflow
+    from taller_mlflow.mlflow_setup import configure_mlflow
     from taller_mlflow.serving.build import build_registry
 
     configure_mlflow(settings, serving=True)
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         app.state.registry.start()
         prediction_log = start_prediction_log(app, settings)
         app.state.shadow = start_shadow(app, settings, prediction_log)
-        webhooks.register_in_background(settings)
+        webhook_receiver.register_in_background(settings)
         yield
         app.state.registry.stop()
         await run_in_threadpool(stop_shadow, app)  # before the log: it writes shadow rows there
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(router)
     app.include_router(scoring.router)
     app.include_router(v2.router)
-    app.include_router(webhooks.router)
+    app.include_router(webhook_receiver.router)
     install_openapi(app)
     install_offline_docs(app)
     return app

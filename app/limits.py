@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from app.errors import ApiError, field_errors_detail
-from taller_mlflow.schemas import Penguin, batch_adapter, describe_errors, penguin_adapter
+from app.schemas import Penguin, batch_adapter, describe_errors, penguin_adapter
 
 
 async def read_capped_body(request: Request, limit: int) -> bytes:

@@ -3,8 +3,8 @@
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from taller_mlflow.data import FEATURES
-from taller_mlflow.schemas import EXAMPLE_PENGUIN, ErrorBody, Penguin, penguin_adapter
+from app.schemas import ErrorBody, Penguin, penguin_adapter
+from taller_mlflow.penguins import EXAMPLE_PENGUIN, FEATURES
 
 ERRORS = {
     400: {"model": ErrorBody, "description": "Body is not valid JSON"},

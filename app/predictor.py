@@ -5,7 +5,7 @@ from collections import defaultdict
 import numpy as np
 
 from app.errors import ApiError
-from taller_mlflow.schemas import Penguin
+from app.schemas import Penguin
 from taller_mlflow.serving import ModelLoadFailed, ModelNotFound, ModelRegistry
 
 

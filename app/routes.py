@@ -10,7 +10,7 @@ from app.limits import parse_predict_body, read_capped_body
 from app.metrics import metrics_response, observe_predictions
 from app.openapi import ERRORS, PREDICT_BODY_SCHEMA
 from app.predictor import all_cached, predict_all
-from taller_mlflow.schemas import ModelList, Prediction
+from app.schemas import ModelList, Prediction
 from taller_mlflow.serving import ModelRegistry, RegistryUnavailable
 
 router = APIRouter()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench import ROOT, logcost, phases, report
 from bench.load import require_wrk
-from taller_mlflow.servers import without_s3_credentials
+from taller_mlflow.mlflow_setup import without_s3_credentials
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

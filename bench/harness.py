@@ -11,7 +11,7 @@ import psutil
 import requests
 
 from bench import MODEL
-from taller_mlflow.servers import Server, api_server
+from taller_mlflow.local.servers import Server, api_server
 from tests.support.services import Stack, mlflow_models_serve, start_stack
 
 JSON = {"Content-Type": "application/json"}
@@ -20,7 +20,7 @@ FAST_PATH = "onnxruntime"  # what /listar_modelos says once the API's fast path 
 
 def tracking_stack(workdir: Path) -> tuple[Stack, str]:
     """moto S3 + a fresh PostgreSQL database + the MLflow server, and the CSV in SQLite."""
-    from taller_mlflow.data import load_csv_into
+    from taller_mlflow.training.data import load_csv_into
 
     stack = start_stack(workdir / "stack", db_prefix="mlflow_bench")
     data_url = f"sqlite:///{workdir}/penguins.db"

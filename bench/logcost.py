@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bench import MODEL, harness, say
 from bench.load import write_bodies
-from taller_mlflow.servers import free_port
+from taller_mlflow.local.servers import free_port
 
 ROUNDS = 5  # the best cell of each side is compared: more rounds, less luck in it
 CONCURRENCY = 16

@@ -8,7 +8,7 @@ from pathlib import Path
 from bench import BATCH, MODEL, harness, logcost, protocols, say
 from bench.load import Wrk, batch_of, load_in_process, load_server, penguin_rows, write_bodies
 from bench.training import time_training
-from taller_mlflow.servers import Server, free_port
+from taller_mlflow.local.servers import Server, free_port
 
 
 @dataclass
@@ -109,7 +109,7 @@ def in_process_phase(run: Run, res: dict) -> None:
     import mlflow
     import pandas as pd
 
-    from taller_mlflow.data import FEATURES
+    from taller_mlflow.penguins import FEATURES
 
     uri = f"models:/{MODEL}/{run.version}"
     say(f"(c) loading {uri} in this process")
@@ -167,7 +167,7 @@ def run_all(wrk_exe: str, args) -> dict:
 
 def run_log_cost(wrk_exe: str, args) -> dict:
     """`--only log-cost`: the tracking stack, one training, and the prediction log's cells."""
-    from taller_mlflow.train import train
+    from taller_mlflow.training.trainer import train
 
     res: dict = {"machine": harness.machine(), "duration_s": args.duration}
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))

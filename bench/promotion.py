@@ -26,8 +26,8 @@ import httpx
 
 from bench import ROOT, say
 from bench.load import Wrk, require_wrk
-from taller_mlflow.model import build_pipeline
-from taller_mlflow.webhooks import ensure_webhook
+from taller_mlflow.serving.webhooks import ensure_webhook
+from taller_mlflow.training.model import build_pipeline
 from tests.support import ADELIE
 from tests.support.models import fitted
 from tests.support.promotion import (

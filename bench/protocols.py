@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench import MODEL, say
 from bench.load import CONCURRENCY, Wrk, batch_of, report_cell, thread_cell
-from taller_mlflow.data import FEATURES
+from taller_mlflow.penguins import FEATURES
 
 SIZES = (1, 100, 1000, 10_000)
 PREDICT_MAX = 1000  # /predict's batch cap

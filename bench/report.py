@@ -133,7 +133,7 @@ def notes(res: dict) -> list[str]:
         "full JSON response (class + probabilities) for every row.",
         f"Training: plain and tracked alternate {len(res['training']['plain_seconds'])} times, each "
         "in a fresh Python process with its imports untimed (as the training CLI runs); the fastest "
-        "run of each is compared (noise from other work only adds time). Tracked = taller_mlflow.train.train() (data read, "
+        "run of each is compared (noise from other work only adds time). Tracked = taller_mlflow.training.trainer.train() (data read, "
         "autolog child runs, test metrics, confusion matrix, log_model, register, promote); plain = "
         "data read + the same GridSearchCV + predicting the test split.",
         f"Same answer check, first penguin: mlflow serve {res['mlflow_serve_first_answer']}, "

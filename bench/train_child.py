@@ -10,10 +10,10 @@ import json
 import time
 import warnings
 
-from taller_mlflow.data import read_penguins
-from taller_mlflow.model import PARAM_GRID, QUICK_GRID, build_search, split
 from taller_mlflow.settings import Settings
-from taller_mlflow.train import train
+from taller_mlflow.training.data import read_penguins
+from taller_mlflow.training.model import PARAM_GRID, QUICK_GRID, build_search, split
+from taller_mlflow.training.trainer import train
 
 
 def plain(settings: Settings) -> dict:

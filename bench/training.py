@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from bench import ROOT, say
-from taller_mlflow.servers import without_s3_credentials
+from taller_mlflow.mlflow_setup import without_s3_credentials
 
 CV_FOLDS = 5
 

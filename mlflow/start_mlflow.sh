@@ -24,7 +24,7 @@
 #   MLFLOW_WEBHOOK_KEY_FILE       where to keep the Fernet key MLflow encrypts webhook secrets with,
 #                                 created on the first start, when MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
 #                                 is unset. Without either, each worker makes its own key and no
-#                                 webhook can be delivered (taller_mlflow/webhooks.py).
+#                                 webhook can be delivered (taller_mlflow/serving/webhooks.py).
 set -euo pipefail
 
 : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (e.g. postgresql+psycopg2://user:pass@host:5432/mlflow)}"

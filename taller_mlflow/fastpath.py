@@ -19,7 +19,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, clean, read_csv
+from taller_mlflow.penguins import CATEGORICAL, FEATURES, NUMERIC, clean, read_csv
 
 log = logging.getLogger(__name__)
 

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         1.0, description="Longest a logged prediction waits before its batch is written."
     )
 
-    # Safe promotion: MLflow webhooks (app/webhooks.py) and the shadow challenger (app/shadow.py)
+    # Safe promotion: MLflow webhooks (app/webhook_receiver.py) and the shadow challenger (app/shadow.py)
     webhook_secret: str = Field(
         "",
         description="Secret MLflow signs its registry webhooks with; empty: /webhooks/mlflow "

@@ -30,7 +30,7 @@ from app.protocols.v2_tensors import (
     wanted_outputs,
 )
 from taller_mlflow import __version__
-from taller_mlflow.data import FEATURES
+from taller_mlflow.penguins import FEATURES
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
 OUTPUTS = ("label", "probabilities")

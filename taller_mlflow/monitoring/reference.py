@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from taller_mlflow.data import CATEGORICAL, NUMERIC
 from taller_mlflow.monitoring.drift import bin_shares, quantile_edges
+from taller_mlflow.penguins import CATEGORICAL, NUMERIC
 
 log = logging.getLogger(__name__)
 

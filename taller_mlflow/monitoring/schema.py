@@ -11,7 +11,7 @@ set; production rows leave `agrees` NULL.
 
 import sqlalchemy as sa
 
-from taller_mlflow.data import FEATURES
+from taller_mlflow.penguins import FEATURES
 
 metadata = sa.MetaData()
 

@@ -12,7 +12,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, TARGET
+from taller_mlflow.penguins import CATEGORICAL, FEATURES, NUMERIC, TARGET
 
 EVAL_DIR = "evaluation"
 EVAL_ROWS_FILE = "eval_rows.csv"

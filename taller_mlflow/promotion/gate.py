@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from mlflow.exceptions import MlflowException
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from taller_mlflow.mlflow_setup import is_transient
 from taller_mlflow.promotion import checks as ck
 from taller_mlflow.promotion import outcome as oc
 from taller_mlflow.promotion.agreement import agreement_for, agreement_from_log
+from taller_mlflow.promotion.aliases import move_alias
 from taller_mlflow.promotion.evaluation import EvalRowsMissing, load_eval_rows
 from taller_mlflow.promotion.lease import Lease
 from taller_mlflow.promotion.outcome import Outcome, PromotionError
 from taller_mlflow.promotion.probe import run_probe
-from taller_mlflow.tracking import is_transient
-from taller_mlflow.tracking import promote as move_alias
 
 
 def utc_now() -> str:

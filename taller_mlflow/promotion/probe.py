@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 
-from taller_mlflow.servers import without_s3_credentials
+from taller_mlflow.mlflow_setup import without_s3_credentials
 
 PROBE_TIMEOUT_SECONDS = 180.0
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from taller_mlflow.data import FEATURES
-from taller_mlflow.schemas import EXAMPLE_PENGUIN
+from taller_mlflow.penguins import EXAMPLE_PENGUIN, FEATURES
 from taller_mlflow.serving.refs import ModelNotFound, RegistryUnavailable
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,21 @@
 """What loading a new model needs, each checked with the API's own credentials."""
 
+import os
+
 import requests
 
-from taller_mlflow.tracking import request_auth
+
+def request_auth() -> dict:
+    """requests keyword arguments carrying the credentials MLflow's own client reads from the
+    environment (MLFLOW_TRACKING_USERNAME/PASSWORD, or MLFLOW_TRACKING_TOKEN)."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user and password:
+        return {"auth": (user, password)}
+    if token:
+        return {"headers": {"Authorization": f"Bearer {token}"}}
+    return {}
 
 
 class RegistryProbe:

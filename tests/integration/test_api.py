@@ -10,10 +10,11 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import accuracy_score
 
-from taller_mlflow.data import FEATURES, read_penguins
-from taller_mlflow.model import split
-from taller_mlflow.servers import api_server, free_port
-from taller_mlflow.train import train
+from taller_mlflow.local.servers import api_server, free_port
+from taller_mlflow.penguins import FEATURES
+from taller_mlflow.training.data import read_penguins
+from taller_mlflow.training.model import split
+from taller_mlflow.training.trainer import train
 from tests.support import ADELIE, GENTOO, wait_for
 from tests.support.services import start_stack
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import requests
 
-from taller_mlflow.servers import api_server, free_port, without_s3_credentials
+from taller_mlflow.local.servers import api_server, free_port, without_s3_credentials
 from tests.support import ADELIE, wait_for
 from tests.support.services import start_stack
 

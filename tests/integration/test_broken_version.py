@@ -42,7 +42,7 @@ def env(tmp_path_factory):
             TALLER_MODEL_LOAD_RETRY_SECONDS=300,
             TALLER_SHADOW_FRACTION=0,
         )
-        from taller_mlflow.webhooks import ensure_webhook
+        from taller_mlflow.serving.webhooks import ensure_webhook
 
         ensure_webhook(stack.tracking_uri, f"{base}/webhooks/mlflow", SECRET)
         http = httpx.Client(base_url=base, timeout=30)

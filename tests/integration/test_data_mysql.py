@@ -5,8 +5,9 @@ import math
 import pandas as pd
 import pytest
 
-from taller_mlflow.data import load_csv_into, read_csv, read_penguins
-from taller_mlflow.errors import StageError
+from taller_mlflow.penguins import read_csv
+from taller_mlflow.stage import StageError
+from taller_mlflow.training.data import load_csv_into, read_penguins
 from tests.support.mysql import INIT_SQL, mysql_connect, run_sql_file
 
 

@@ -20,15 +20,16 @@ import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
 
-from taller_mlflow.data import FEATURES, NUMERIC, read_penguins
-from taller_mlflow.model import split
-from taller_mlflow.monitor import server as monitor_server
+from taller_mlflow.local.servers import ROOT, api_server, free_port
 from taller_mlflow.monitoring.job import run_checks
+from taller_mlflow.monitoring.monitor_cli import server as monitor_server
 from taller_mlflow.monitoring.reference import PROFILE_FILE
 from taller_mlflow.monitoring.schema import prediction_log
-from taller_mlflow.servers import ROOT, api_server, free_port
+from taller_mlflow.penguins import FEATURES, NUMERIC
 from taller_mlflow.settings import Settings
-from taller_mlflow.train import train
+from taller_mlflow.training.data import read_penguins
+from taller_mlflow.training.model import split
+from taller_mlflow.training.trainer import train
 from tests.support import wait_for
 from tests.support.services import start_stack
 

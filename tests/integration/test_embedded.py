@@ -3,12 +3,12 @@
 import subprocess
 import sys
 
-from taller_mlflow.servers import free_port
+from taller_mlflow.local.servers import free_port
 
 
 def run_embedded(workdir) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "taller_mlflow.embedded", "--quick", "--no-wait", "--no-jupyter",
+        [sys.executable, "-m", "taller_mlflow.local", "--quick", "--no-wait", "--no-jupyter",
          "--workdir", str(workdir), "--mlflow-port", str(free_port()), "--api-port", str(free_port())],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -37,7 +37,7 @@ def test_embedded_run_refuses_a_busy_port(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         out = subprocess.run(
-            [sys.executable, "-m", "taller_mlflow.embedded", "--no-wait", "--workdir", str(tmp_path),
+            [sys.executable, "-m", "taller_mlflow.local", "--no-wait", "--workdir", str(tmp_path),
              "--mlflow-port", str(port), "--api-port", str(free_port())],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

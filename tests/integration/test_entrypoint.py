@@ -6,7 +6,7 @@ import sys
 import psutil
 import pytest
 
-from taller_mlflow.servers import ROOT, Server, free_port, without_s3_credentials
+from taller_mlflow.local.servers import ROOT, Server, free_port, without_s3_credentials
 
 
 def serving_workers(master: psutil.Process, port: int) -> list[psutil.Process]:

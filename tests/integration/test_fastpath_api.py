@@ -4,8 +4,8 @@ import httpx
 import mlflow
 
 from taller_mlflow.fastpath import COMPILING, verification_rows
-from taller_mlflow.servers import api_server, free_port
-from taller_mlflow.train import pip_requirements
+from taller_mlflow.local.servers import api_server, free_port
+from taller_mlflow.training.trainer import pip_requirements
 from tests.support import wait_for
 from tests.support.models import FAILED, production_like, unconvertible
 

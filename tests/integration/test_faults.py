@@ -23,8 +23,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.servers import api_server, free_port
-from taller_mlflow.train import train
+from taller_mlflow.local.servers import api_server, free_port
+from taller_mlflow.training.trainer import train
 from tests.support import ADELIE, wait_for
 from tests.support.services import BUCKET, start_stack
 

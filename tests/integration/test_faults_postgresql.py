@@ -11,8 +11,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.tracking import register_and_promote
-from taller_mlflow.train import train
+from taller_mlflow.training.tracking import register_and_promote
+from taller_mlflow.training.trainer import train
 from tests.support import wait_for
 from tests.support.pgcluster import private_cluster
 from tests.support.services import start_stack

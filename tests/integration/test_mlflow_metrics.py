@@ -5,7 +5,7 @@ their counters through that folder), and a stale counter file from an earlier st
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from taller_mlflow.servers import free_port, mlflow_server
+from taller_mlflow.local.servers import free_port, mlflow_server
 
 
 def requests_counted(text: str) -> float:

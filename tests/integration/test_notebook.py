@@ -3,7 +3,7 @@
 import papermill
 from mlflow import MlflowClient
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 
 def test_notebook_runs_headless_and_registers_a_production_version(

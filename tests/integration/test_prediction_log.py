@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
 
-from taller_mlflow.data import FEATURES, load_csv_into
+from taller_mlflow.local.servers import api_server, free_port
 from taller_mlflow.monitoring.schema import prediction_log
-from taller_mlflow.servers import api_server, free_port
-from taller_mlflow.train import train
+from taller_mlflow.penguins import FEATURES
+from taller_mlflow.training.data import load_csv_into
+from taller_mlflow.training.trainer import train
 from tests.support import ADELIE, GENTOO, wait_for
 from tests.support.pgcluster import private_cluster
 from tests.support.services import start_stack

@@ -14,15 +14,15 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow import promote
-from taller_mlflow.data import read_penguins
-from taller_mlflow.model import build_pipeline, split
+from taller_mlflow.mlflow_setup import without_s3_credentials
 from taller_mlflow.promotion import outcome as oc
+from taller_mlflow.promotion import promote_cli as promote
 from taller_mlflow.promotion.evaluation import eval_frame, load_eval_rows
 from taller_mlflow.promotion.lease import Lease, lock_name
-from taller_mlflow.servers import without_s3_credentials
-from taller_mlflow.tracking import register_and_promote
-from taller_mlflow.train import log_best, train
+from taller_mlflow.training.data import read_penguins
+from taller_mlflow.training.model import build_pipeline, split
+from taller_mlflow.training.tracking import register_and_promote
+from taller_mlflow.training.trainer import log_best, train
 from tests.support.services import start_stack
 
 NAME = "modelo_penguins"

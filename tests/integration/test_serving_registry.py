@@ -17,8 +17,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.servers import ROOT, Server, api_server, free_port, without_s3_credentials
-from taller_mlflow.train import train
+from taller_mlflow.local.servers import ROOT, Server, api_server, free_port, without_s3_credentials
+from taller_mlflow.training.trainer import train
 from tests.support import ADELIE, GENTOO, wait_for
 from tests.support.services import start_stack
 

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 from mlflow import MlflowClient
 
-from taller_mlflow.data import read_penguins
-from taller_mlflow.model import split
-from taller_mlflow.servers import without_s3_credentials
-from taller_mlflow.train import train
+from taller_mlflow.mlflow_setup import without_s3_credentials
+from taller_mlflow.training.data import read_penguins
+from taller_mlflow.training.model import split
+from taller_mlflow.training.trainer import train
 from tests.support.services import BUCKET, start_stack
 
 
@@ -81,8 +81,8 @@ def test_production_model_loads_in_fresh_process_without_s3_credentials(
         f"""
         import json, os, mlflow
         from sklearn.metrics import accuracy_score
-        from taller_mlflow.data import read_penguins
-        from taller_mlflow.model import split
+        from taller_mlflow.training.data import read_penguins
+        from taller_mlflow.training.model import split
         assert not any(k.startswith("AWS_") for k in os.environ)
         mlflow.set_tracking_uri("{stack.tracking_uri}")
         model = mlflow.sklearn.load_model("models:/modelo_penguins@production")

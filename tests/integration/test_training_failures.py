@@ -5,7 +5,7 @@ import sys
 
 from mlflow import MlflowClient
 
-from taller_mlflow.servers import free_port
+from taller_mlflow.local.servers import free_port
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

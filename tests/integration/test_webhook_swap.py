@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from taller_mlflow.webhooks import EVENTS, NAME, ensure_webhook, sign
+from taller_mlflow.serving.webhooks import EVENTS, NAME, ensure_webhook, sign
 from tests.support import wait_for
 from tests.support.promotion import (
     MODEL,

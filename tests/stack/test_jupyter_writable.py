@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import requests
 
-from taller_mlflow.servers import NOTEBOOK, ROOT, free_port
+from taller_mlflow.local.servers import NOTEBOOK, ROOT, free_port
 from tests.support import wait_for
 from tests.support.compose import clean_env, compose_cmd
 from tests.support.standins import images

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from taller_mlflow.servers import ROOT, free_port
+from taller_mlflow.local.servers import ROOT, free_port
 from tests.support.standins import images
 
 pytestmark = pytest.mark.timeout(2400)

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support import wait_for
 
 COMPOSE_FILES = sorted(ROOT.glob("docker-compose*.yaml"))

@@ -22,7 +22,7 @@ import time
 import pytest
 import requests
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support import wait_for
 from tests.support.swarm import (
     Load,

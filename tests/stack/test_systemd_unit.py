@@ -7,7 +7,7 @@ cleanly. The static checks of the unit stay in tests/static/test_systemd.py."""
 import pytest
 import requests
 
-from taller_mlflow.servers import free_port
+from taller_mlflow.local.servers import free_port
 from tests.support import wait_for
 from tests.support.compose import compose_cmd
 from tests.support.standins import images

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support.compose import (
     COMPOSE_FILES,
     TOP,

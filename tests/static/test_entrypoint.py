@@ -4,7 +4,7 @@ nothing in the image or in compose pins the host, port or workers past them (bug
 import json
 import re
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support.compose import model
 
 DOCKERFILE = ROOT / "app" / "dockerfile"

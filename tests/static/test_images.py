@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 DOCKERFILES = ["mlflow/Dockerfile", "app/dockerfile", "JupyterLab/dockerfile", "minio/Dockerfile"]
 

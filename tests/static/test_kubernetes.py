@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support.compose import ENV_EXAMPLE, model
 
 KUBE = ROOT / "deploy/kubernetes"

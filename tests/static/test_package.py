@@ -2,7 +2,7 @@
 
 import re
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 HARNESS = re.compile(r"\bmoto\b|CREATE DATABASE|DROP DATABASE|^\s*(from|import) tests\b", re.M)
 

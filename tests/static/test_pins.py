@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 
 def test_app_requirements_generated_from_constraints():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support.compose import compose, model
 
 PROMETHEUS = ROOT / "prometheus"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support.compose import ENV_EXAMPLE, compose, env_example, write_env
 
 THIS_FILE = Path(__file__).resolve().relative_to(ROOT).as_posix()

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 UNIT = ROOT / "mlflow_serv.service"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 ENV_EXAMPLE = ROOT / ".env.example"
 TOP = "docker-compose.yaml"

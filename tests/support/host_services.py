@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support.mysql import MYSQL_HOST, MYSQL_PORT
 from tests.support.services import PG_DSN
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from taller_mlflow.servers import ROOT, free_port
+from taller_mlflow.local.servers import ROOT, free_port
 from tests.support import wait_for
 from tests.support.processes import still_running
 

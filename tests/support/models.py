@@ -6,8 +6,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, TARGET, clean, read_csv
-from taller_mlflow.model import build_pipeline
+from taller_mlflow.penguins import CATEGORICAL, FEATURES, NUMERIC, TARGET, clean, read_csv
+from taller_mlflow.training.model import build_pipeline
 
 FAILED = "scikit-learn (fast path failed: "
 

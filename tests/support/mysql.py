@@ -8,7 +8,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))

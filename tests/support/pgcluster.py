@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from taller_mlflow.servers import free_port
+from taller_mlflow.local.servers import free_port
 
 USER = "postgres"
 SERVER_TIMEOUT = 60  # seconds pg_ctl waits for a start or stop to complete

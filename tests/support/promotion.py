@@ -10,10 +10,10 @@ import mlflow
 from cryptography.fernet import Fernet
 from mlflow import MlflowClient
 
-from taller_mlflow.model import build_pipeline
-from taller_mlflow.servers import api_server, free_port
-from taller_mlflow.train import pip_requirements
-from taller_mlflow.webhooks import SERVER_ENV
+from taller_mlflow.local.servers import api_server, free_port
+from taller_mlflow.local.webhook_setup import SERVER_ENV
+from taller_mlflow.training.model import build_pipeline
+from taller_mlflow.training.trainer import pip_requirements
 from tests.support import ADELIE
 from tests.support.models import fitted
 from tests.support.services import start_stack

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from taller_mlflow.servers import Server, free_port, mlflow_server
+from taller_mlflow.local.servers import Server, free_port, mlflow_server
 
 PG_DSN = os.environ.get("TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -136,7 +136,7 @@ def start_stack(
 
 def mlflow_models_serve(model_uri: str, port: int, tracking_uri: str, log_path=None) -> Server:
     """`mlflow models serve` on `model_uri`, as a user starts it (one worker, this venv)."""
-    from taller_mlflow.servers import without_s3_credentials
+    from taller_mlflow.mlflow_setup import without_s3_credentials
 
     env = without_s3_credentials()
     env["MLFLOW_TRACKING_URI"] = tracking_uri

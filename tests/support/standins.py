@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 
 @cache

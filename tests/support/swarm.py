@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 from tests.support import GENTOO, wait_for
 
 STACK_FILE = ROOT / "deploy/swarm/stack.yaml"

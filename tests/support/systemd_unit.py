@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 DOCKERFILE = """\
 ARG PYTHON_IMAGE=python:3.11-slim

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from taller_mlflow.servers import ROOT, free_port
+from taller_mlflow.local.servers import ROOT, free_port
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import io
 import pandas as pd
 import pytest
 
-from taller_mlflow.data import FEATURES, clean, packaged_csv, read_csv, read_penguins
-from taller_mlflow.errors import StageError
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
+from taller_mlflow.penguins import FEATURES, clean, packaged_csv, read_csv
+from taller_mlflow.stage import StageError
+from taller_mlflow.training.data import read_penguins
 from tests.support.mysql import INIT_SQL
 
 WORKSHOP_CSV = ROOT / "mysql-init" / "penguins_size.csv"
@@ -73,7 +74,7 @@ def test_read_penguins_names_the_source_when_unreachable():
 
 
 def test_load_csv_into_sqlite_creates_its_folder_and_writes_every_row(tmp_path):
-    from taller_mlflow.data import load_csv_into
+    from taller_mlflow.training.data import load_csv_into
 
     url = f"sqlite:///{tmp_path / 'nested' / 'p.db'}"
     assert load_csv_into(url) == 344

@@ -1,10 +1,10 @@
-"""`make run`'s JupyterLab: how it is started (taller_mlflow.servers.jupyter_server) and the flag
+"""`make run`'s JupyterLab: how it is started (taller_mlflow.local.servers.jupyter_server) and the flag
 that leaves it off. Starting it for real is tests/integration/make_run/."""
 
 import socket
 
-from taller_mlflow.embedded import busy_port, parse_args
-from taller_mlflow.servers import NOTEBOOK, free_port, jupyter_server
+from taller_mlflow.local.embedded import busy_port, parse_args
+from taller_mlflow.local.servers import NOTEBOOK, free_port, jupyter_server
 
 
 def test_jupyter_listens_on_loopback_opens_on_the_notebook_and_keeps_the_token_off_argv(

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from taller_mlflow import fastpath
-from taller_mlflow.data import FEATURES, NUMERIC, read_csv
 from taller_mlflow.fastpath import (
     COMPILING,
     PROBA_ATOL,
@@ -23,8 +22,9 @@ from taller_mlflow.fastpath import (
     verification_rows,
     verify,
 )
-from taller_mlflow.model import build_pipeline
+from taller_mlflow.penguins import FEATURES, NUMERIC, read_csv
 from taller_mlflow.serving import LoadedModel
+from taller_mlflow.training.model import build_pipeline
 from tests.support.models import FAILED, fitted, production_like, unconvertible
 
 

@@ -11,7 +11,7 @@ from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_TIMEOUT
 from mlflow.tracking._model_registry import utils as registry_utils
 from mlflow.tracking._tracking_service import utils as tracking_utils
 
-from taller_mlflow.mlflow_config import configure_mlflow
+from taller_mlflow.mlflow_setup import configure_mlflow
 from taller_mlflow.settings import Settings
 
 PROXY_VARS = ("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD")
@@ -97,8 +97,8 @@ def test_importing_the_package_changes_no_environment_variable():
     script = (
         "import json, os, matplotlib, mlflow, mlflow.sklearn, sklearn, tenacity;"
         "before = dict(os.environ);"
-        "import taller_mlflow, taller_mlflow.settings, taller_mlflow.mlflow_config,"
-        " taller_mlflow.tracking, taller_mlflow.train;"
+        "import taller_mlflow, taller_mlflow.settings, taller_mlflow.mlflow_setup,"
+        " taller_mlflow.training.tracking, taller_mlflow.training.trainer;"
         "print(json.dumps(sorted(k for k in set(before) | set(os.environ)"
         " if before.get(k) != os.environ.get(k))))"
     )

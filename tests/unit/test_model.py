@@ -4,8 +4,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from taller_mlflow.data import CATEGORICAL, NUMERIC, clean, read_csv
-from taller_mlflow.model import (
+from taller_mlflow.penguins import CATEGORICAL, NUMERIC, clean, read_csv
+from taller_mlflow.training.model import (
     PARAM_GRID,
     QUICK_GRID,
     build_pipeline,

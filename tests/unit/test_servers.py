@@ -1,4 +1,4 @@
-"""taller_mlflow.servers: the child-process harness `make run` and the benchmark start servers with.
+"""taller_mlflow.local.servers: the child-process harness `make run` and the benchmark start servers with.
 
 The children here are tiny Python processes, not the project's servers."""
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from taller_mlflow.servers import (
+from taller_mlflow.local.servers import (
     Server,
     api_server,
     free_port,

@@ -1,4 +1,4 @@
-"""taller_mlflow.supervisor and its watchdog, on tiny Python children (not the project's servers).
+"""taller_mlflow.local.supervisor and its watchdog, on tiny Python children (not the project's servers).
 
 `make run` itself under the supervisor (MLflow killed, make killed, Ctrl-C during training) is
 tests/integration/make_run/test_make_run_supervision.py."""
@@ -13,9 +13,9 @@ import time
 import psutil
 import pytest
 
-from taller_mlflow.servers import Server, free_port, port_is_free
-from taller_mlflow.supervisor import Child, RestartPolicy, Supervisor
-from taller_mlflow.watchdog import read_groups
+from taller_mlflow.local.servers import Server, free_port, port_is_free
+from taller_mlflow.local.supervisor import Child, RestartPolicy, Supervisor
+from taller_mlflow.local.watchdog import read_groups
 from tests.support import wait_for
 from tests.support.processes import still_running
 
@@ -129,8 +129,8 @@ def test_nothing_is_spawned_once_stop_has_begun(supervisor):
 
 SUPERVISED_SCRIPT = """
 import sys, time
-from taller_mlflow.servers import Server
-from taller_mlflow.supervisor import Supervisor
+from taller_mlflow.local.servers import Server
+from taller_mlflow.local.supervisor import Supervisor
 leader_port, worker_port = int(sys.argv[1]), int(sys.argv[2])
 sup = Supervisor()
 sup.start(Server("web", [sys.executable, "-m", "http.server", str(leader_port),

@@ -9,7 +9,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 
-from taller_mlflow.tracking import RegistrationFailed, register_and_promote
+from taller_mlflow.training.tracking import RegistrationFailed, register_and_promote
 
 NAME = "modelo_penguins"
 RUN = "run-1"

@@ -1,6 +1,6 @@
 """TrainResult.summary(): names the alias training actually moved (bug 7)."""
 
-from taller_mlflow.train import TrainResult
+from taller_mlflow.training.trainer import TrainResult
 
 
 def result(alias: str) -> TrainResult:

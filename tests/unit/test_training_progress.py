@@ -1,4 +1,4 @@
-"""The grid search's output (taller_mlflow.progress): the fit count joblib reports in this process,
+"""The grid search's output (taller_mlflow.training.progress): the fit count joblib reports in this process,
 a bar on a terminal, a few plain lines elsewhere, and the top-5 table. A real GridSearchCV on the
 packaged penguins, small enough to run in seconds."""
 
@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from taller_mlflow.data import clean, read_csv
-from taller_mlflow.model import QUICK_GRID, build_search, grid_size, split
-from taller_mlflow.progress import GridProgress, counting_fits, top_table
+from taller_mlflow.penguins import clean, read_csv
+from taller_mlflow.training.model import QUICK_GRID, build_search, grid_size, split
+from taller_mlflow.training.progress import GridProgress, counting_fits, top_table
 
 GRID = {**QUICK_GRID, "classifier__max_depth": [3, 5]}  # 4 combinations
 FOLDS = 3

@@ -1,4 +1,4 @@
-"""`make up` checks the host ports before it touches Docker (taller_mlflow/preflight.py) and prints
+"""`make up` checks the host ports before it touches Docker (taller_mlflow/local/preflight.py) and prints
 the URLs of the ports actually published.
 
 `make -f docker.mk up` runs in a copy of the compose files with a fake `docker compose`, a script
@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 
-from taller_mlflow import preflight
-from taller_mlflow.servers import ROOT, free_port
+from taller_mlflow.local import preflight
+from taller_mlflow.local.servers import ROOT, free_port
 
 SERVICES = {  # service: (container port, host ip)
     "mysql": (3306, "127.0.0.1"),
@@ -48,8 +48,10 @@ def checkout(tmp_path):
     """What `make -f docker.mk up` reads: docker.mk, the compose files, .env.example, the check."""
     for path in [ROOT / "docker.mk", ROOT / ".env.example", *ROOT.glob("docker-compose*.yaml")]:
         shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "taller_mlflow").mkdir()
-    shutil.copy(ROOT / "taller_mlflow" / "preflight.py", tmp_path / "taller_mlflow")
+    (tmp_path / "taller_mlflow" / "local").mkdir(parents=True)
+    shutil.copy(
+        ROOT / "taller_mlflow" / "local" / "preflight.py", tmp_path / "taller_mlflow" / "local"
+    )
     return tmp_path
 
 

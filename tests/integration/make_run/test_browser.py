@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from taller_mlflow.servers import ROOT
+from taller_mlflow.local.servers import ROOT
 
 pytestmark = pytest.mark.timeout(2400)
 

@@ -6,7 +6,7 @@ import psutil
 import pytest
 import requests
 
-from taller_mlflow.servers import NOTEBOOK
+from taller_mlflow.local.servers import NOTEBOOK
 from tests.support.jupyter_kernel import JupyterServer
 
 pytestmark = pytest.mark.timeout(2400)

@@ -11,7 +11,7 @@ import signal
 import pytest
 import requests
 
-from taller_mlflow.servers import port_is_free
+from taller_mlflow.local.servers import port_is_free
 from tests.support import ADELIE, wait_for
 from tests.support.make_run import start_make_run
 from tests.support.processes import still_running

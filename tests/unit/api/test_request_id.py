@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.events import PredictionEvent, new_request_id
 from app.factory import create_app
-from taller_mlflow.data import FEATURES
 from taller_mlflow.monitoring.schema import prediction_log
+from taller_mlflow.penguins import FEATURES
 from tests.support import ADELIE, GENTOO
 from tests.unit.serving_fixtures import unit_settings
 

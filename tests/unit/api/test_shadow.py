@@ -15,7 +15,7 @@ from app import events
 from app.events import PredictionEvent
 from app.factory import create_app
 from app.shadow import ShadowScorer
-from taller_mlflow.data import FEATURES
+from taller_mlflow.penguins import FEATURES
 from taller_mlflow.serving.build import build_registry
 from taller_mlflow.serving.cache import Fetched
 from tests.support import ADELIE, GENTOO, wait_for

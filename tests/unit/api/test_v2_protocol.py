@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.factory import create_app
-from taller_mlflow.data import FEATURES
+from taller_mlflow.penguins import FEATURES
 from tests.support import ADELIE, GENTOO
 from tests.unit.serving_fixtures import unit_settings
 

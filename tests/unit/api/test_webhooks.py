@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app import metrics
 from app.factory import create_app
-from taller_mlflow.webhooks import sign
+from taller_mlflow.serving.webhooks import sign
 from tests.support import ADELIE
 from tests.unit.serving_fixtures import unit_settings
 

@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, clean, read_csv
-from taller_mlflow.model import split
 from taller_mlflow.monitoring.drift import (
     Thresholds,
     bin_labels,
@@ -21,6 +19,8 @@ from taller_mlflow.monitoring.drift import (
     worst,
 )
 from taller_mlflow.monitoring.reference import build_profile
+from taller_mlflow.penguins import CATEGORICAL, FEATURES, NUMERIC, clean, read_csv
+from taller_mlflow.training.model import split
 
 LIMITS = Thresholds()
 

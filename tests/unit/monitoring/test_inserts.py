@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from app.events import PredictionEvent, RowsEvent
+from app.schemas import Penguin
 from app.shadow import ShadowEvent
 from taller_mlflow.monitoring import inserts
 from taller_mlflow.monitoring.log import make_engine
 from taller_mlflow.monitoring.schema import create_schema, prediction_log
-from taller_mlflow.schemas import Penguin
 from tests.support import ADELIE, GENTOO
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]

@@ -11,15 +11,15 @@ import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 from prometheus_client import REGISTRY
 
-from taller_mlflow.data import FEATURES, clean, read_csv
-from taller_mlflow.model import split
 from taller_mlflow.monitoring import gauges
 from taller_mlflow.monitoring.job import read_window, run_checks
 from taller_mlflow.monitoring.reference import PROFILE_FILE, build_profile
 from taller_mlflow.monitoring.schema import create_schema, prediction_log
+from taller_mlflow.penguins import FEATURES, clean, read_csv
 from taller_mlflow.serving.cache import ModelCache
 from taller_mlflow.serving.catalogue import Catalogue
 from taller_mlflow.settings import Settings
+from taller_mlflow.training.model import split
 from tests.unit.fakes import FakeLoader, FakeMlflowClient
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

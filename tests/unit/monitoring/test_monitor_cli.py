@@ -2,7 +2,7 @@
 
 import pytest
 
-from taller_mlflow import monitor
+from taller_mlflow.monitoring import monitor_cli as monitor
 
 
 @pytest.fixture(autouse=True)

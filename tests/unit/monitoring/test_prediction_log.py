@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from app.events import PredictionEvent
-from taller_mlflow.data import FEATURES
 from taller_mlflow.monitoring.inserts import COLUMNS
 from taller_mlflow.monitoring.log import PredictionLog
 from taller_mlflow.monitoring.schema import prediction_log
+from taller_mlflow.penguins import FEATURES
 from tests.support import wait_for
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]

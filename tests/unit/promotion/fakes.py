@@ -14,7 +14,7 @@ from mlflow.entities.model_registry import (
 )
 from mlflow.exceptions import RestException
 
-from taller_mlflow.data import FEATURES, TARGET
+from taller_mlflow.penguins import FEATURES, TARGET
 from taller_mlflow.promotion.probe import ProbeResult
 
 NAME = "modelo_penguins"

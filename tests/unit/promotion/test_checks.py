@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from taller_mlflow.data import FEATURES, TARGET, clean, read_csv
-from taller_mlflow.model import build_pipeline
+from taller_mlflow.penguins import FEATURES, TARGET, clean, read_csv
 from taller_mlflow.promotion import checks as ck
 from taller_mlflow.promotion.probe import ProbeResult
+from taller_mlflow.training.model import build_pipeline
 from tests.unit.promotion.fakes import RightOn, eval_rows
 
 

@@ -3,12 +3,14 @@ and the one line each outcome ends with."""
 
 import pytest
 
-from taller_mlflow import promote, train
 from taller_mlflow.promotion import outcome as oc
+from taller_mlflow.promotion import promote_cli as promote
 from taller_mlflow.promotion.agreement import agreement_for, agreement_line
 from taller_mlflow.promotion.checks import ACCURACY, Check
 from taller_mlflow.promotion.outcome import Outcome, PromotionError
 from taller_mlflow.promotion.probe import probe_env
+from taller_mlflow.training import train_cli as train
+from taller_mlflow.training.trainer import TrainResult
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,7 @@ def test_an_undecidable_promotion_exits_1_with_one_line(outcome_of_run, capsys):
 
 
 def test_training_whose_version_the_gate_rejects_exits_3(monkeypatch, capsys):
-    result = train.TrainResult(
+    result = TrainResult(
         "run", "1", {}, 0.9, 0.9, 0.9, "modelo_penguins", "production", "5",
         "models:/modelo_penguins/5", 333, 11, 2, 1.0,
         promoted=False, promotion="modelo_penguins version 5 rejected (...): why",

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 from mlflow.entities.model_registry import ModelVersion
 
-from taller_mlflow.data import FEATURES, TARGET, clean, read_csv
-from taller_mlflow.model import split
+from taller_mlflow.penguins import FEATURES, TARGET, clean, read_csv
 from taller_mlflow.promotion.evaluation import (
     EVAL_ROWS_PATH,
     EvalRowsMissing,
@@ -16,6 +15,7 @@ from taller_mlflow.promotion.evaluation import (
     load_eval_rows,
     log_eval_rows,
 )
+from taller_mlflow.training.model import split
 from tests.unit.promotion.fakes import rest_error
 
 

@@ -1,4 +1,4 @@
-"""The supervisor's watchdog: `python -m taller_mlflow.watchdog`, reading its standard input.
+"""The supervisor's watchdog: `python -m taller_mlflow.local.watchdog`, reading its standard input.
 
 Each line names a process group to guard (`+PGID`) or to forget (`-PGID`). End of input means the
 supervisor is gone, however it died (a SIGKILL included: the kernel closes its end of the pipe),

@@ -4,27 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-EXAMPLE_PENGUIN = {
-    "island": "Torgersen",
-    "culmen_length_mm": 39.1,
-    "culmen_depth_mm": 18.7,
-    "flipper_length_mm": 181.0,
-    "body_mass_g": 3750.0,
-    "sex": "MALE",
-    "model": "modelo_penguins",
-}
-
-
-# The rules every protocol applies: /predict through the Penguin model, the columnar protocols
-# column by column (app/columns.py).
-ISLANDS = ("Biscoe", "Dream", "Torgersen")
-SEXES = ("MALE", "FEMALE")
-UPPER_BOUNDS = {
-    "culmen_length_mm": 100,
-    "culmen_depth_mm": 50,
-    "flipper_length_mm": 300,
-    "body_mass_g": 10_000,
-}
+from taller_mlflow.penguins import EXAMPLE_PENGUIN, ISLANDS, SEXES, UPPER_BOUNDS
 
 
 def _upper(value):

@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from taller_mlflow.data import CATEGORICAL, FEATURES, NUMERIC, TARGET
+from taller_mlflow.penguins import CATEGORICAL, FEATURES, NUMERIC, TARGET
 
 PARAM_GRID = {
     "classifier__n_estimators": [10, 50, 100],

@@ -1,7 +1,7 @@
 """Run the project's servers as child processes: MLflow (mlflow/start_mlflow.sh), the API and
 JupyterLab.
 
-`make run` (taller_mlflow.embedded, through taller_mlflow.supervisor) and the benchmark start them
+`make run` (taller_mlflow.local.embedded, through taller_mlflow.local.supervisor) and the benchmark start them
 through these helpers; the tests' throw-away S3 server and databases live in tests/support, not in
 this package.
 """
@@ -18,14 +18,10 @@ from pathlib import Path
 import requests
 import tenacity
 
-ROOT = Path(__file__).resolve().parent.parent
+from taller_mlflow.mlflow_setup import without_s3_credentials
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: taller_mlflow/local/servers.py
 START_MLFLOW = ROOT / "mlflow" / "start_mlflow.sh"
-S3_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "MLFLOW_S3_ENDPOINT_URL",
-)
 HEALTH_POLL_SECONDS = 0.3
 NOTEBOOK = "JupyterLab/mlflow_pipeline.ipynb"
 
@@ -51,13 +47,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def without_s3_credentials(env: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if env is None else env)
-    for key in S3_ENV:
-        env.pop(key, None)
-    return env
 
 
 class Server:

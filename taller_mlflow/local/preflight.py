@@ -1,6 +1,6 @@
 """`make up`'s check before it touches Docker: is every host port the stack publishes free?
 
-    python3 taller_mlflow/preflight.py [compose command...]     (docker.mk runs it; stdlib only)
+    python3 taller_mlflow/local/preflight.py [compose command...]     (docker.mk runs it; stdlib only)
 
 It reads the published ports from `docker compose config` (which resolves .env, the environment
 and the defaults without asking the engine), tries to bind each one as Docker would, and for each

@@ -5,7 +5,7 @@
   RestartPolicy.window seconds it is given up, with the reason; the other children keep serving.
 - stop() ends every child's process group at once: SIGTERM, then SIGKILL after `grace` seconds.
 - No child outlives the supervisor, even if it is SIGKILLed: each child gets the parent-death
-  signal (SIGTERM), and a watchdog process (taller_mlflow.watchdog) ends the children's whole
+  signal (SIGTERM), and a watchdog process (taller_mlflow.local.watchdog) ends the children's whole
   process groups, grandchildren included, when the supervisor's end of its pipe closes.
 
 supervisord and circus run as daemons of their own, configured by files; honcho stops everything
@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from taller_mlflow.servers import Server
+from taller_mlflow.local.servers import Server
 
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -68,11 +68,11 @@ class Child:
 
 
 class Watchdog:
-    """The pipe to taller_mlflow.watchdog; its stdin closes when this process dies."""
+    """The pipe to taller_mlflow.local.watchdog; its stdin closes when this process dies."""
 
     def __init__(self):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "taller_mlflow.watchdog"],
+            [sys.executable, "-m", "taller_mlflow.local.watchdog"],
             stdin=subprocess.PIPE,
             start_new_session=True,
             text=True,

@@ -1,14 +1,12 @@
-"""MLflow connectivity, registration and promotion."""
+"""Registering a trained model, and the grid search's child runs as a table."""
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
-import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_STATE
@@ -20,57 +18,12 @@ from tenacity import (
     wait_fixed,
 )
 
-from taller_mlflow.errors import StageError
+from taller_mlflow.mlflow_setup import is_transient
+from taller_mlflow.promotion.aliases import move_alias
 
 log = logging.getLogger(__name__)
 
 
-def request_auth() -> dict:
-    """requests keyword arguments carrying the credentials MLflow's own client reads from the
-    environment (MLFLOW_TRACKING_USERNAME/PASSWORD, or MLFLOW_TRACKING_TOKEN), for raw HTTP calls."""
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if user and password:
-        return {"auth": (user, password)}
-    if token:
-        return {"headers": {"Authorization": f"Bearer {token}"}}
-    return {}
-
-
-def check_server(tracking_uri: str, timeout: float = 5.0) -> MlflowClient:
-    """Fail fast, with one line, when the tracking server does not answer or refuses us."""
-    if tracking_uri.startswith(("http://", "https://")):
-        try:
-            requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout).raise_for_status()
-        except requests.RequestException as exc:
-            raise StageError(
-                "mlflow", f"tracking server {tracking_uri} unreachable: {exc}"
-            ) from exc
-    # The registry too: else it follows mlflow.set_registry_uri(), maybe another server's.
-    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    try:
-        client.search_experiments(max_results=1)
-    except MlflowException as exc:
-        raise StageError(
-            "mlflow", f"tracking server {tracking_uri} refused: {exc.message}"
-        ) from exc
-    return client
-
-
-def promote(client: MlflowClient, name: str, version: str, alias: str = "production") -> None:
-    """Point `alias` at `version`; also set stage Production (deprecated) for old stage-URI clients."""
-    try:
-        client.transition_model_version_stage(
-            name, version, "Production", archive_existing_versions=True
-        )
-    except MlflowException as exc:  # stages may disappear in a later MLflow
-        log.warning("could not set stage Production on %s/%s: %s", name, version, exc.message)
-    client.set_registered_model_alias(name, alias, version)
-
-
-# Error codes worth another try: the server or its backend store (PostgreSQL) was briefly away.
-TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 REGISTRATION_TIMEOUT = 120.0  # the default of Settings.registration_timeout_seconds
 POLL_SECONDS = 1.0
 
@@ -81,10 +34,6 @@ class RegistrationFailed(MlflowException):
 
     def __init__(self, message: str):
         super().__init__(message, error_code=INVALID_STATE)
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, MlflowException) and exc.error_code in TRANSIENT_CODES
 
 
 @dataclass(frozen=True)
@@ -132,7 +81,7 @@ def _tag_and_promote(client, name: str, version: str, alias: str | None, tags: d
         client.set_model_version_tag(name, version, key, str(value))
     if alias is None:  # register only: the promotion gate decides about the alias
         return
-    promote(client, name, version, alias)
+    move_alias(client, name, version, alias)
     if str(client.get_model_version_by_alias(name, alias).version) != version:
         raise RegistrationFailed(f"alias {alias} did not move to {version}")
 

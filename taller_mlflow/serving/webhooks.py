@@ -15,7 +15,7 @@ The server side needs, besides a SQL backend (start_mlflow.sh passes these throu
   MLFLOW_WEBHOOK_CACHE_TTL                    seconds a server caches "who listens to this event"
       (60 by default: a webhook registered after an alias event may miss events for that long).
 
-    python -m taller_mlflow.webhooks --url http://api:8989/webhooks/mlflow   # secret from env
+    python -m taller_mlflow.serving.webhooks --url http://api:8989/webhooks/mlflow   # secret from env
 """
 
 import argparse
@@ -23,11 +23,8 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import secrets
 import sys
-from pathlib import Path
 
-from cryptography.fernet import Fernet
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -38,51 +35,6 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
 NAME = "taller-api-alias-moves"
-# What a server needs to deliver to an http:// API on a private network (`make run`, the stack,
-# the tests); the encryption key and the cache TTL are set next to it by whoever starts it.
-SERVER_ENV = {
-    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-}
-
-
-def server_env(workdir: Path) -> dict[str, str]:
-    """Environment for an MLflow server started here (`make run`): deliveries to the local API,
-    secrets encrypted with a key kept in `workdir` so they stay readable across restarts."""
-    key_file = workdir / "webhook_encryption.key"
-    if not key_file.exists():
-        key_file.write_text(Fernet.generate_key().decode())
-        key_file.chmod(0o600)
-    return {
-        **SERVER_ENV,
-        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": key_file.read_text().strip(),
-        "MLFLOW_WEBHOOK_CACHE_TTL": "5",
-    }
-
-
-def local_secret(workdir: Path, configured: str = "") -> str:
-    """TALLER_WEBHOOK_SECRET when set, else one generated once into `workdir`."""
-    if configured:
-        return configured
-    path = workdir / "webhook_secret"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def register_local(tracking_uri: str, api_url: str, workdir: Path, say=print) -> str:
-    """`make run`: register the local API's receiver right after MLflow is up (before training
-    sets an alias), and return the secret the API must be started with."""
-    secret = local_secret(workdir, Settings().webhook_secret)
-    url = f"{api_url}/webhooks/mlflow"
-    try:
-        outcome = ensure_webhook(tracking_uri, url, secret)
-    except MlflowException as exc:
-        say(f"webhook not registered ({exc.message}); aliases are picked up by polling")
-        return secret
-    say(f"webhook {outcome}: MLflow posts alias moves to {url}")
-    return secret
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:

@@ -1,47 +1,17 @@
 """Read the penguins table from any SQLAlchemy URL and clean it for training."""
 
 import logging
-from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from taller_mlflow.errors import StageError
+from taller_mlflow.penguins import Penguins, clean, read_csv
+from taller_mlflow.stage import StageError
 
 log = logging.getLogger(__name__)
 
 TABLE = "penguins"
-TARGET = "species"
-CATEGORICAL = ["island", "sex"]
-NUMERIC = ["culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"]
-FEATURES = CATEGORICAL + NUMERIC
-# The one copy of the data, shipped inside the package (mysql-init/ links to it for the workshop).
-CSV_NAME = "penguins_size.csv"
-
-
-@dataclass(frozen=True)
-class Penguins:
-    frame: pd.DataFrame
-    rows_read: int
-    rows_dropped: int
-
-
-def clean(raw: pd.DataFrame) -> Penguins:
-    """Strip strings (CR included), turn 'NA'/'.'/'' into missing, type numbers, drop incomplete rows."""
-    frame = raw[[TARGET, *FEATURES]].copy()
-    for col in [TARGET, *CATEGORICAL]:
-        text = frame[col].astype("string").str.strip()
-        frame[col] = text.mask(text.isin(["", "NA", "."]))
-    frame["sex"] = frame["sex"].str.upper()
-    for col in NUMERIC:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    complete = frame.dropna().reset_index(drop=True)
-    for col in [TARGET, *CATEGORICAL]:
-        complete[col] = complete[col].astype(object)
-    return Penguins(complete, rows_read=len(frame), rows_dropped=len(frame) - len(complete))
 
 
 def read_penguins(data_url: str) -> Penguins:
@@ -68,17 +38,6 @@ def read_penguins(data_url: str) -> Penguins:
         penguins.rows_dropped,
     )
     return penguins
-
-
-def packaged_csv() -> Traversable:
-    """The Palmer CSV shipped as package data (taller_mlflow/penguins_size.csv)."""
-    return resources.files("taller_mlflow").joinpath(CSV_NAME)
-
-
-def read_csv() -> pd.DataFrame:
-    """The packaged CSV as shipped, with 'NA' kept as missing."""
-    with packaged_csv().open("rb") as fh:
-        return pd.read_csv(fh, na_values=["NA"], keep_default_na=False)
 
 
 def load_csv_into(data_url: str) -> int:

@@ -1,6 +1,6 @@
 """POST /webhooks/mlflow: MLflow says an alias moved, the API re-resolves that model at once.
 
-The signature (taller_mlflow.webhooks) is checked against TALLER_WEBHOOK_SECRET before the body
+The signature (taller_mlflow.serving.webhooks) is checked against TALLER_WEBHOOK_SECRET before the body
 is parsed: no secret configured -> 404 (the receiver is off), signature headers missing -> 401,
 a signature that does not match or a timestamp more than TOLERANCE_SECONDS away -> 403. A valid
 `model_version_alias.created/.deleted` event is acknowledged with 202 and the model's aliases
@@ -24,7 +24,7 @@ from prometheus_client import Counter
 
 from app.errors import ApiError, json_response
 from app.limits import read_capped_body
-from taller_mlflow.webhooks import (
+from taller_mlflow.serving.webhooks import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -2,10 +2,10 @@
 
 SQLite holds the data and MLflow's backend store, a local folder holds the artifacts. A real
 MLflow server (mlflow/start_mlflow.sh), the real API and JupyterLab run as child processes under
-taller_mlflow.supervisor: one that dies is restarted while the others keep serving, and Ctrl-C
+taller_mlflow.local.supervisor: one that dies is restarted while the others keep serving, and Ctrl-C
 (or SIGTERM) at any step stops them all within seconds.
 
-    python -m taller_mlflow.embedded [--quick] [--verbose] [--no-wait] [--no-jupyter]
+    python -m taller_mlflow.local [--quick] [--verbose] [--no-wait] [--no-jupyter]
         [--mlflow-port 5000] [--api-port 8989] [--jupyter-port 8888] [--stop-with-parent]
 """
 
@@ -23,12 +23,8 @@ from pathlib import Path
 import requests
 from sqlalchemy.engine import make_url
 
-from taller_mlflow import webhooks
-from taller_mlflow.data import CSV_NAME, load_csv_into
-from taller_mlflow.errors import StageError
-from taller_mlflow.monitor import server as monitor_server
-from taller_mlflow.schemas import EXAMPLE_PENGUIN
-from taller_mlflow.servers import (
+from taller_mlflow.local import webhook_setup
+from taller_mlflow.local.servers import (
     NOTEBOOK,
     ROOT,
     api_server,
@@ -36,9 +32,14 @@ from taller_mlflow.servers import (
     mlflow_server,
     port_is_free,
 )
+from taller_mlflow.local.supervisor import Supervisor, die_with_parent
+from taller_mlflow.mlflow_setup import quiet_mlflow
+from taller_mlflow.monitoring.monitor_cli import server as monitor_server
+from taller_mlflow.penguins import CSV_NAME, EXAMPLE_PENGUIN
 from taller_mlflow.settings import Settings
-from taller_mlflow.supervisor import Supervisor, die_with_parent
-from taller_mlflow.train import quiet_mlflow, release_workers, train
+from taller_mlflow.stage import StageError
+from taller_mlflow.training.data import load_csv_into
+from taller_mlflow.training.trainer import release_workers, train
 
 INDENT = "      "
 # How long a server may take to exit on SIGTERM before it is killed: Ctrl-C ends it all in 5 s.
@@ -118,7 +119,7 @@ def start_mlflow(supervisor: Supervisor, workdir: Path, port: int) -> None:
         port,
         workdir / "mlflow.log",
         workers=1,
-        extra_env=webhooks.server_env(workdir),  # deliveries to the local API
+        extra_env=webhook_setup.server_env(workdir),  # deliveries to the local API
     )
     t0 = time.perf_counter()
     supervisor.start(mlflow, 180)
@@ -226,7 +227,7 @@ def run(args, supervisor: Supervisor, workdir: Path) -> int:
         jupyter, token = spawn_jupyter(supervisor, workdir, args.jupyter_port, tracking_uri)
     start_mlflow(supervisor, workdir, args.mlflow_port)
     api_url = f"http://127.0.0.1:{args.api_port}"
-    secret = webhooks.register_local(tracking_uri, api_url, workdir, say)
+    secret = webhook_setup.register_local(tracking_uri, api_url, workdir, say)
     run_training(data_url, tracking_uri, args)
     start_api(supervisor, workdir, args.api_port, tracking_uri, secret)
     start_monitor(supervisor, workdir, tracking_uri)

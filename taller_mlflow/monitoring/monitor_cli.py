@@ -1,0 +1,150 @@
+"""The drift job: python -m taller_mlflow.monitor [--once] (make monitor runs it once).
+
+Reads the prediction log (PREDICTION_LOG_URL), compares each version that predicted in the window
+with its training reference, and writes the checks to MLflow (experiment monitoring_<model>,
+version tags drift.status and drift.checked_at); see taller_mlflow/monitoring/job.py.
+
+Without --once it is a service: a check every TALLER_MONITOR_INTERVAL_SECONDS (10 min), with its
+Prometheus metrics on TALLER_MONITOR_METRICS_PORT (9108), until SIGTERM or Ctrl-C. A pass that
+fails (database or MLflow down) is logged in one line and counted; the next one runs as usual.
+"""
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from mlflow import MlflowClient
+
+from taller_mlflow.settings import Settings, env_name, help_text
+
+log = logging.getLogger("taller_mlflow.monitoring.monitor_cli")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m taller_mlflow.monitor",
+        description=__doc__,
+        epilog=help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    parser.add_argument(
+        "--since", type=_when, help="window start, ISO 8601 (default: now - window)"
+    )
+    parser.add_argument("--until", type=_when, help="window end, ISO 8601 (default: now)")
+    parser.add_argument(
+        "--log-url", help=f"prediction log URL (setting {env_name('prediction_log_url')})"
+    )
+    parser.add_argument(
+        "--tracking-uri", help=f"MLflow server (setting {env_name('mlflow_tracking_uri')})"
+    )
+    return parser.parse_args(argv)
+
+
+def _when(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)  # naive means UTC
+
+
+def one_pass(settings: Settings, engine, client, since=None, until=None) -> list:
+    from taller_mlflow.monitoring.job import run_checks
+
+    checks = run_checks(settings, engine, client, since, until)
+    for c in checks:
+        outcome = f"skipped ({c.skipped})" if c.skipped else f"{c.status} (run {c.run_id})"
+        drifted = (
+            f", drifted: {', '.join(c.report.drifted)}" if c.report and c.report.drifted else ""
+        )
+        print(f"{c.model}/{c.version}: {c.rows} rows, {outcome}{drifted}", flush=True)
+    if not checks:
+        print("no version predicted in the window", flush=True)
+    return checks
+
+
+def serve(settings: Settings, engine, client) -> int:
+    """Check every interval until SIGTERM/SIGINT; the metrics server answers meanwhile."""
+    from prometheus_client import start_http_server
+
+    from taller_mlflow.monitoring import gauges
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    host, port = settings.monitor_metrics_host, settings.monitor_metrics_port
+    metrics = f"; metrics on http://{host}:{port}/metrics" if port else ""
+    if port:
+        start_http_server(port, host)
+    print(f"checking every {settings.monitor_interval_seconds:g} s{metrics}", flush=True)
+    while not stop.is_set():
+        try:
+            gauges.publish(one_pass(settings, engine, client))
+            gauges.passed(True)
+        except Exception as exc:  # the service outlives a database or MLflow outage
+            gauges.passed(False)
+            reason = (str(exc).splitlines() or [""])[0]
+            print(f"error: drift check failed: {type(exc).__name__}: {reason}", flush=True)
+            log.debug("drift check failed", exc_info=True)
+        stop.wait(settings.monitor_interval_seconds)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {"prediction_log_url": args.log_url, "mlflow_tracking_uri": args.tracking_uri}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from taller_mlflow.mlflow_setup import quiet_mlflow
+
+    quiet_mlflow()  # the job's own lines are printed by one_pass
+    if not settings.prediction_log_url:
+        print(f"error: no prediction log: set {env_name('prediction_log_url')}", file=sys.stderr)
+        return 1
+    from taller_mlflow.mlflow_setup import configure_mlflow
+
+    configure_mlflow(settings)
+    engine = sa.create_engine(settings.prediction_log_url, pool_pre_ping=True)
+    uri = settings.mlflow_tracking_uri
+    client = MlflowClient(uri, registry_uri=uri)
+    if not args.once:
+        return serve(settings, engine, client)
+    try:
+        one_pass(settings, engine, client, args.since, args.until)
+    except Exception as exc:
+        where = sa.engine.make_url(settings.prediction_log_url).render_as_string(hide_password=True)
+        reason = (str(exc).splitlines() or [""])[0]
+        print(
+            f"error: drift check ({where}, {uri}): {type(exc).__name__}: {reason}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def server(tracking_uri: str, log_url: str, log_path: Path | None = None, metrics_port: int = 0):
+    """The job as a service for `make run`'s supervisor. No metrics port by default: there is no
+    Prometheus to scrape it there, and a fixed port would collide between runs."""
+    from taller_mlflow.local.servers import Server
+    from taller_mlflow.mlflow_setup import without_s3_credentials
+
+    env = without_s3_credentials()
+    env.update(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        MLFLOW_REGISTRY_URI=tracking_uri,
+        PREDICTION_LOG_URL=log_url,
+        TALLER_MONITOR_METRICS_HOST="127.0.0.1",
+        TALLER_MONITOR_METRICS_PORT=str(metrics_port),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [sys.executable, "-m", "taller_mlflow.monitor"]
+    health = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
+    return Server("monitor", cmd, health, env, log_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
