@@ -26,7 +26,7 @@ $(VENV)/.run-installed: pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) and installing the package (pinned by constraints.txt)"
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e ".[api,notebook]"
+	$(PIP) -e ".[api,train,notebook]"
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.run-installed

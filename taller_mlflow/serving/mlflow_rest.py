@@ -1,0 +1,260 @@
+"""A small client of MLflow's REST API, for the API process: the registry, run artifacts, webhooks.
+
+The API needs a handful of MLflow's endpoints, and none of MLflow's Python package (which would
+bring pandas, scikit-learn's pickles and a second of imports into every worker):
+
+    GET  /api/2.0/mlflow/registered-models/alias        which version an alias names
+    GET  /api/2.0/mlflow/model-versions/get             a version, its run and its tags
+    GET  /api/2.0/mlflow/registered-models/search       the listing, page by page
+    GET  /api/2.0/mlflow/model-versions/search          every version, page by page
+    POST /api/2.0/mlflow/runs/search                    test accuracy of untagged versions
+    GET  /get-artifact?run_id=&path=                    a run's artifact, through the server
+    GET|POST|PATCH|DELETE /api/2.0/mlflow/webhooks      the API's webhook registration
+
+It authenticates as MLflow's own client does, from MLFLOW_TRACKING_USERNAME/PASSWORD (basic auth)
+or MLFLOW_TRACKING_TOKEN (bearer), and fails fast: one timeout per call, a few retries without
+backoff, so a request never waits long on a server that is away (the API then answers from what it
+has cached). MLflow's "no such thing" answers become ModelNotFound; everything else that fails,
+RegistryUnavailable.
+"""
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import requests
+
+from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
+
+# MLflow's error codes that mean "no such model, alias or version" (an unknown alias is an
+# INVALID_PARAMETER_VALUE). Every other error is the registry's.
+NOT_FOUND_CODES = frozenset(
+    {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND", "BAD_REQUEST"}
+)
+PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    run_id: str | None
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    creation_timestamp: int = 0
+    current_stage: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelVersion":
+        return cls(
+            name=data["name"],
+            version=str(data["version"]),
+            run_id=data.get("run_id") or None,
+            status=data.get("status", "READY"),
+            tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
+            aliases=list(data.get("aliases", [])),
+            creation_timestamp=int(data.get("creation_timestamp", 0)),
+            current_stage=data.get("current_stage"),
+        )
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    aliases: dict[str, str]  # alias -> version
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RegisteredModel":
+        return cls(
+            name=data["name"],
+            aliases={a["alias"]: str(a["version"]) for a in data.get("aliases", [])},
+            tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
+        )
+
+
+class MlflowRestError(RegistryUnavailable):
+    """MLflow answered with an error that is not "not found"."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def credentials_from_env(environ=os.environ) -> dict:
+    """requests keyword arguments with the credentials MLflow's own client would use."""
+    user = environ.get("MLFLOW_TRACKING_USERNAME")
+    password = environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = environ.get("MLFLOW_TRACKING_TOKEN")
+    if user and password:
+        return {"auth": (user, password)}
+    if token:
+        return {"headers": {"Authorization": f"Bearer {token}"}}
+    return {}
+
+
+class MlflowRest:
+    def __init__(self, base_url: str, *, timeout: float = 10.0, retries: int = 1, auth=None):
+        self.base = base_url.rstrip("/")
+        self.timeout, self.retries = timeout, max(0, retries)
+        self.auth = credentials_from_env() if auth is None else auth
+        self._local = threading.local()  # a requests.Session per thread
+
+    # --- transport ---------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            if "auth" in self.auth:
+                session.auth = self.auth["auth"]
+            session.headers.update(self.auth.get("headers", {}))
+        return session
+
+    def request(self, method: str, path: str, what: str, **kwargs) -> requests.Response:
+        """The response of a call that succeeded; ModelNotFound or RegistryUnavailable else."""
+        url = f"{self.base}{path}"
+        attempts = 1 + (self.retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            try:
+                response = self._session().request(method, url, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                if attempt + 1 < attempts:
+                    continue
+                raise RegistryUnavailable(f"MLflow at {self.base}: {what}: {exc}") from exc
+            if response.status_code >= 500 and attempt + 1 < attempts:
+                continue
+            break
+        if response.ok:
+            return response
+        raise self._error(response, what)
+
+    def _error(self, response: requests.Response, what: str) -> Exception:
+        try:
+            body = response.json()
+            code, message = body.get("error_code"), body.get("message", "")
+        except ValueError:
+            code, message = None, " ".join(response.text.split())[:200]
+        if code in NOT_FOUND_CODES:
+            return ModelNotFound(f"{what}: not found")
+        if response.status_code in (401, 403):
+            message = f"refused the API's credentials ({response.status_code}): {message}"
+        return MlflowRestError(
+            f"MLflow at {self.base}: {what}: {message or response.reason}",
+            response.status_code,
+            code,
+        )
+
+    def _get(self, path: str, what: str, **params) -> dict:
+        return self.request("GET", path, what, params=params).json()
+
+    def _pages(self, path: str, key: str, what: str, **params) -> Iterator[dict]:
+        token = None
+        while True:
+            page = self._get(path, what, **params, **({"page_token": token} if token else {}))
+            yield from page.get(key, [])
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    # --- the registry ------------------------------------------------------------------------
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        data = self._get(
+            "/api/2.0/mlflow/model-versions/get", f"{name}/{version}", name=name, version=version
+        )
+        return ModelVersion.from_json(data["model_version"])
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        data = self._get(
+            "/api/2.0/mlflow/registered-models/alias", f"{name}@{alias}", name=name, alias=alias
+        )
+        return ModelVersion.from_json(data["model_version"])
+
+    def search_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        params = {"max_results": PAGE_SIZE}
+        if name is not None:
+            params["filter"] = f"name='{name}'"
+        pages = self._pages(
+            "/api/2.0/mlflow/model-versions/search", "model_versions", name or "versions", **params
+        )
+        return [ModelVersion.from_json(v) for v in pages]
+
+    def search_registered_models(self) -> list[RegisteredModel]:
+        pages = self._pages(
+            "/api/2.0/mlflow/registered-models/search",
+            "registered_models",
+            "registered models",
+            max_results=PAGE_SIZE,
+        )
+        return [RegisteredModel.from_json(m) for m in pages]
+
+    def run_metric(self, run_ids: list[str], metric: str) -> dict[str, float | None]:
+        """run_id -> the run's latest value of `metric`, for runs of any experiment."""
+        experiments = [
+            e["experiment_id"]
+            for e in self._post_pages(
+                "/api/2.0/mlflow/experiments/search",
+                "experiments",
+                {"max_results": PAGE_SIZE, "view_type": "ALL"},
+            )
+        ]
+        found: dict[str, float | None] = {}
+        for start in range(0, len(run_ids), 100):
+            quoted = ", ".join(f"'{r}'" for r in run_ids[start : start + 100])
+            body = {
+                "experiment_ids": experiments,
+                "filter": f"attributes.run_id IN ({quoted})",
+                "run_view_type": "ALL",
+                "max_results": PAGE_SIZE,
+            }
+            for run in self._post_pages("/api/2.0/mlflow/runs/search", "runs", body):
+                metrics = {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
+                found[run["info"]["run_id"]] = metrics.get(metric)
+        return found
+
+    def _post_pages(self, path: str, key: str, body: dict) -> Iterator[dict]:
+        token = None
+        while True:
+            page = self.request("POST", path, key, json={**body, "page_token": token}).json()
+            yield from page.get(key, [])
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    # --- artifacts ---------------------------------------------------------------------------
+    def download_run_artifact(self, run_id: str, path: str) -> bytes:
+        """A run's artifact through the tracking server (proxied or not): the API holds no keys."""
+        response = self.request(
+            "GET",
+            "/get-artifact",
+            f"artifact {path} of run {run_id}",
+            params={"run_id": run_id, "path": path},
+        )
+        return response.content
+
+    # --- health ------------------------------------------------------------------------------
+    def reachable(self, path: str) -> bool:
+        try:
+            self.request("GET", path, "probe")
+        except (ModelNotFound, RegistryUnavailable):
+            return False
+        return True
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def list_webhooks(self) -> list[dict]:
+        return list(
+            self._pages("/api/2.0/mlflow/webhooks", "webhooks", "webhooks", max_results=100)
+        )
+
+    def create_webhook(self, body: dict) -> dict:
+        return self.request("POST", "/api/2.0/mlflow/webhooks", "create webhook", json=body).json()
+
+    def update_webhook(self, webhook_id: str, body: dict) -> dict:
+        path = f"/api/2.0/mlflow/webhooks/{quote(webhook_id, safe='')}"
+        return self.request("PATCH", path, "update webhook", json=body).json()
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        path = f"/api/2.0/mlflow/webhooks/{quote(webhook_id, safe='')}"
+        self.request("DELETE", path, "delete webhook")
