@@ -1,4 +1,9 @@
-"""create_app(settings, registry): the API from its settings and, for tests, a ready registry."""
+"""create_app(settings, registry): the API from its settings and, for tests, a ready registry.
+
+The app is the HTTP surface only: routes and protocol codecs over one data plane
+(taller_mlflow/serving/dataplane.py), which the lifespan builds over the registry, with the
+prediction log and shadow scoring as its observers.
+"""
 
 from contextlib import asynccontextmanager
 
@@ -6,75 +11,69 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from app import metrics, webhook_receiver
+from app import webhook_receiver
 from app.docs import install_offline_docs
 from app.errors import install_error_handlers
-from app.events import RequestIdMiddleware
+from app.middleware import MetricsMiddleware, RequestIdMiddleware
 from app.openapi import install_openapi
-from app.protocols import scoring, v2
-from app.protocols.errors import ProtocolError, protocol_error_response
+from app.protocols import predict, scoring, v2
 from app.routes import router
-from app.shadow import start_shadow, stop_shadow
-from taller_mlflow.serving import ModelRegistry
+from taller_mlflow.serving.build import build_dataplane, build_registry
+from taller_mlflow.serving.metrics import registry_hooks
+from taller_mlflow.serving.registry import ModelRegistry
 from taller_mlflow.settings import Settings, get_settings
 
 
-def registry_from_settings(settings: Settings) -> ModelRegistry:
-    """The real one: MLflow configured once, the ONNX fast path, every hook counted."""
-    from taller_mlflow.fastpath import compile_fast_path_in_background
-    from taller_mlflow.mlflow_setup import configure_mlflow
-    from taller_mlflow.serving.build import build_registry
-
-    configure_mlflow(settings, serving=True)
-    return build_registry(
-        settings, compile_fast_path=compile_fast_path_in_background, hooks=metrics.registry_hooks()
-    )
-
-
-def start_prediction_log(app: FastAPI, settings: Settings):
-    """The prediction log as an observer, when PREDICTION_LOG_URL is set; None otherwise."""
+def start_prediction_log(settings: Settings):
+    """The prediction log, when PREDICTION_LOG_URL is set; None otherwise."""
     if not settings.prediction_log_url:
         return None
     from taller_mlflow.monitoring.log import PredictionLog
 
-    prediction_log = PredictionLog.from_settings(settings)
-    app.state.prediction_observers.append(prediction_log.observe)
-    return prediction_log
+    return PredictionLog.from_settings(settings)
 
 
-def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+    observers: list | None = None,
+) -> FastAPI:
+    """`registry` and `observers` (more data-plane observers, after the log and the shadow)
+    are for tests; the API builds its registry from `settings`."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.registry = registry or registry_from_settings(settings)
+        app.state.registry = registry or build_registry(settings, hooks=registry_hooks())
         await run_in_threadpool(app.state.registry.warm_up)
-        app.state.registry.start()
-        prediction_log = start_prediction_log(app, settings)
-        app.state.shadow = start_shadow(app, settings, prediction_log)
+        prediction_log = start_prediction_log(settings)
+        sink = prediction_log.observe if prediction_log is not None else None
+        plane = app.state.plane = build_dataplane(settings, app.state.registry, sink)
+        if prediction_log is not None:
+            plane.observers.insert(0, prediction_log.observe)
+        plane.observers.extend(observers or [])
+        plane.start()
         webhook_receiver.register_in_background(settings)
         yield
-        app.state.registry.stop()
-        await run_in_threadpool(stop_shadow, app)  # before the log: it writes shadow rows there
+        await run_in_threadpool(plane.stop)  # shadow first: it writes shadow rows to the log
         if prediction_log is not None:  # a clean shutdown writes what is still queued
-            app.state.prediction_observers.remove(prediction_log.observe)
+            plane.observers.remove(prediction_log.observe)
             await run_in_threadpool(prediction_log.close)
 
     app = FastAPI(
         title="Penguin species API",
         version="1.0.0",
-        description="Predicts a Palmer penguin's species with models from the MLflow Model Registry.",
+        description="Predicts a Palmer penguin's species with the verified ONNX graphs of the "
+        "models in the MLflow Model Registry.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
     )
     app.state.settings = settings
-    app.state.prediction_observers = []  # app/events.py; tests may append their own
-    app.state.shadow = None  # app/shadow.py, set at start when TALLER_SHADOW_FRACTION > 0
-    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     install_error_handlers(app)
-    app.add_exception_handler(ProtocolError, protocol_error_response)
     app.include_router(router)
+    app.include_router(predict.router)
     app.include_router(scoring.router)
     app.include_router(v2.router)
     app.include_router(webhook_receiver.router)

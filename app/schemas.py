@@ -80,8 +80,13 @@ class ModelVersionInfo(BaseModel):
     created_at: str
     run_id: str | None
     test_accuracy: float | None
+    verified: bool = Field(
+        description="the promotion gate verified its ONNX graph (tags serving.format and "
+        "serving.sha256): only such versions are served"
+    )
+    serving_sha256: str | None = Field(None, description="sha256 of its verified graph")
     loaded: bool
-    inference: str | None
+    inference: str | None = Field(None, description="onnxruntime once loaded")
     load_error: LoadError | None = None
     # str, not a Literal: a tag edited by hand must not turn the listing into a 500.
     drift_status: str | None = Field(

@@ -19,11 +19,11 @@ import time
 import orjson
 import tenacity
 from fastapi import APIRouter, BackgroundTasks, Request
-from mlflow.exceptions import MlflowException
 from prometheus_client import Counter
 
 from app.errors import ApiError, json_response
 from app.limits import read_capped_body
+from taller_mlflow.serving.problems import RegistryUnavailable
 from taller_mlflow.serving.webhooks import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
@@ -89,11 +89,8 @@ def parse_event(body: bytes) -> tuple[str, str, dict]:
 
 
 def refresh_now(app, name: str) -> None:
-    """The swap itself, after the 202: re-resolve `name`'s aliases, and forget the shadow's
-    idea of its challenger so the next sampled request looks it up again."""
-    shadow = getattr(app.state, "shadow", None)
-    if shadow is not None:
-        shadow.invalidate(name)
+    """The swap itself, after the 202: re-resolve `name`'s alias references (its challenger's
+    too) and forget what the API remembered as missing for it."""
     try:
         serving = app.state.registry.refresh_model(name)
     except Exception as exc:  # noqa: BLE001 - no caller to tell; the poll retries
@@ -145,7 +142,7 @@ def register_in_background(settings) -> threading.Thread | None:
     @tenacity.retry(
         wait=tenacity.wait_exponential(multiplier=1, max=30),
         stop=tenacity.stop_after_delay(600),
-        retry=tenacity.retry_if_exception_type((MlflowException, OSError)),
+        retry=tenacity.retry_if_exception_type((RegistryUnavailable, OSError)),
         before_sleep=lambda state: log.warning(
             "webhook registration: %s; retrying", state.outcome.exception()
         ),

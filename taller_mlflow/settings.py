@@ -90,6 +90,50 @@ class Settings(BaseSettings):
     mlflow_request_max_retries: int = Field(
         1, description="Retries of a failed request the API makes to MLflow (no backoff)."
     )
+    served_models: str = Field(
+        "",
+        description="Registered models the API answers for, comma separated; empty: MODEL_NAME "
+        "only. Any other name is a 404 naming these, and nothing is downloaded for it.",
+    )
+    challenger_alias: str = Field(
+        "challenger",
+        description="Alias whose version shadow scoring compares with MODEL_ALIAS's.",
+    )
+    max_loaded_models: int = Field(
+        8,
+        ge=1,
+        description="Most model versions a worker keeps loaded; past it the least recently used "
+        "is dropped (and loads again when asked for).",
+    )
+    not_found_cache_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        description="How long the API remembers that a model, alias or version does not exist, "
+        "so repeated requests for it cost no registry call.",
+    )
+    listing_cache_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        description="How long /listar_modelos reuses the registry's answer (loaded versions and "
+        "load errors are always current).",
+    )
+    scoring_threads: int = Field(
+        2,
+        ge=1,
+        description="Threads per worker that parse large bodies and score off the event loop.",
+    )
+    max_pending_requests: int = Field(
+        64,
+        ge=1,
+        description="Requests a worker lets wait for a scoring thread; past it it answers 503 "
+        "with Retry-After instead of queueing without bound.",
+    )
+    inline_body_bytes: int = Field(
+        65_536,
+        ge=0,
+        description="Bodies up to this size, for a loaded model, are parsed and scored on the "
+        "event loop (a thread hop costs more than a small batch); larger ones on a thread.",
+    )
     max_batch_size: int = Field(1000, description="Most penguins one /predict request may carry.")
     max_body_bytes: int = Field(1_000_000, description="Largest /predict body, in bytes.")
     protocol_max_rows: int = Field(
@@ -169,6 +213,12 @@ class Settings(BaseSettings):
     monitor_metrics_port: int = Field(
         9108, description="Drift job service: port of its Prometheus /metrics (0: none)."
     )
+
+    @property
+    def served_model_names(self) -> tuple[str, ...]:
+        """TALLER_SERVED_MODELS as names, MODEL_NAME when it is empty."""
+        names = [n.strip() for n in self.served_models.split(",") if n.strip()]
+        return tuple(dict.fromkeys(names or [self.model_name]))
 
 
 def env_name(field: str) -> str:

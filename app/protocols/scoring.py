@@ -1,29 +1,24 @@
 """MLflow's scoring protocol, as `mlflow models serve` speaks it: POST /invocations, GET /ping,
-GET /version (GET /health is the API's own). A drop-in for its clients, over the registry.
+GET /version (GET /health is the API's own). A drop-in for its clients: a codec over the data
+plane (parse the body into columns, score, encode the labels), errors in MLflow's shape.
 
 MLflow's protocol has no field for the model: /invocations serves the default
 (`modelo_penguins@production`), and `?model=NAME[@ALIAS|/VERSION]` or the header `X-Model` picks
 another.
 """
 
-from importlib.metadata import version
-
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.columns import features_from_columns
-from app.events import alias_of, record
 from app.limits import read_capped_body
-from app.metrics import observe_labels
+from app.middleware import context, served_by
 from app.openapi import SCORING_BODY
-from app.predictor import is_cached, labels_of, score_columns
-from app.protocols.errors import protocol_errors
 from app.protocols.scoring_formats import parse_invocation
+from app.protocols.styles import mlflow_style, styled_route
 
-router = APIRouter(tags=["MLflow scoring protocol"])
-
+router = APIRouter(tags=["MLflow scoring protocol"], route_class=styled_route(mlflow_style))
 MODEL_HELP = "NAME, NAME@ALIAS or NAME/VERSION; default: the configured model and alias"
 
 
@@ -32,11 +27,12 @@ async def ping():
     return Response("\n", media_type="application/json")
 
 
-@router.get(
-    "/version", summary="MLflow scoring protocol: the MLflow version models are served with"
-)
-async def mlflow_version():
-    return Response(version("mlflow"), media_type="application/json")
+@router.get("/version", summary="MLflow scoring protocol: the version of the MLflow server")
+async def mlflow_version(request: Request):
+    """`mlflow models serve` answers its own MLflow version; this API has no MLflow in its
+    process, so it answers the version of the tracking server it serves from."""
+    server = await run_in_threadpool(request.app.state.registry.server_version)
+    return Response(server, media_type="application/json")
 
 
 @router.post(
@@ -57,21 +53,14 @@ async def invocations(
     model: str | None = Query(None, description=MODEL_HELP),
     x_model: str | None = Header(None, description=MODEL_HELP),
 ):
-    settings, registry = request.app.state.settings, request.app.state.registry
+    settings, plane = request.app.state.settings, request.app.state.plane
     model_text = model or x_model
-    with protocol_errors("mlflow"):
-        raw = await read_capped_body(request, settings.protocol_max_body_bytes)
-        columns = parse_invocation(raw, request.headers.get("content-type"))
-        features = features_from_columns(columns, settings.protocol_max_rows)
-        if is_cached(registry, model_text):
-            served, resolution, proba = score_columns(registry, model_text, features)
-        else:  # resolving or loading talks to MLflow: keep the event loop free
-            served, resolution, proba = await run_in_threadpool(
-                score_columns, registry, model_text, features
-            )
-    labels = labels_of(served, proba)
-    request.scope.setdefault("state", {})["model"] = f"{served.name}/{served.version}"
-    observe_labels(f"{served.name}/{served.version}", labels)
-    alias = alias_of(registry, model_text, resolution)
-    record(request, model=served, alias=alias, features=features, labels=labels, proba=proba)
-    return Response(orjson.dumps({"predictions": labels}), media_type="application/json")
+    raw = await read_capped_body(request, settings.protocol_max_body_bytes)
+    content_type, ctx = request.headers.get("content-type"), context(request)
+
+    def work():
+        return plane.score(model_text, parse_invocation(raw, content_type), ctx)
+
+    scored = await plane.run(work, size=len(raw), models=[model_text])
+    served_by(request, scored.served)
+    return Response(orjson.dumps({"predictions": scored.labels}), media_type="application/json")

@@ -11,14 +11,14 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from app.protocols.errors import ProtocolError
+from app.protocols.styles import ProtocolError
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CONTENT_TYPES = ("application/json", "text/csv")
 
 
 def bad(message: str, status: int = 400) -> ProtocolError:
-    return ProtocolError(status, message, "mlflow")
+    return ProtocolError(status, message)
 
 
 def parse_invocation(raw: bytes, content_type: str | None) -> Mapping[str, Sequence]:

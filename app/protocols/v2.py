@@ -14,14 +14,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.columns import features_from_columns
 from app.errors import json_response
-from app.events import alias_of, record
 from app.limits import read_capped_body
-from app.metrics import observe_labels
+from app.middleware import context, served_by
 from app.openapi import V2_INFER_BODY
-from app.predictor import is_cached, labels_of, lookup, score_columns
-from app.protocols.errors import protocol_errors
+from app.protocols.styles import styled_route, v2_style
 from app.protocols.v2_tensors import (
     HEADER,
     encode_response,
@@ -30,19 +27,13 @@ from app.protocols.v2_tensors import (
     wanted_outputs,
 )
 from taller_mlflow import __version__
-from taller_mlflow.penguins import FEATURES
 
-router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
+router = APIRouter(
+    prefix="/v2", tags=["Open Inference Protocol (V2)"], route_class=styled_route(v2_style)
+)
 OUTPUTS = ("label", "probabilities")
-MLFLOW_TO_V2 = {
-    "string": "BYTES",
-    "double": "FP64",
-    "float": "FP32",
-    "long": "INT64",
-    "integer": "INT32",
-    "boolean": "BOOL",
-}
-DEFAULT_INPUTS = [(c, "string" if c in ("island", "sex") else "double") for c in FEATURES]
+# The manifest's feature types (taller_mlflow/serving/manifest.py) as V2 datatypes.
+V2_DATATYPES = {"string": "BYTES", "double": "FP64"}
 
 
 def model_text(name: str, version: str | None) -> str:
@@ -68,9 +59,9 @@ async def server_ready(request: Request):
 
 
 async def _loaded(request: Request, name: str, version: str | None):
-    registry = request.app.state.registry
-    with protocol_errors("v2"):
-        _, model, _ = await run_in_threadpool(lookup, registry, model_text(name, version))
+    plane = request.app.state.plane
+    ref = plane.parse(model_text(name, version))
+    model, _ = await run_in_threadpool(plane.registry.get, ref)
     return model
 
 
@@ -79,10 +70,10 @@ async def metadata(request: Request, name: str, version: str | None = None):
     return {
         "name": name,
         "versions": [model.version],
-        "platform": f"mlflow_sklearn ({model.fast_status})",
+        "platform": "onnxruntime",
         "inputs": [
-            {"name": col, "datatype": MLFLOW_TO_V2.get(kind, "BYTES"), "shape": [-1, 1]}
-            for col, kind in (model.inputs or DEFAULT_INPUTS)
+            {"name": col, "datatype": V2_DATATYPES.get(kind, "BYTES"), "shape": [-1, 1]}
+            for col, kind in model.inputs
         ],
         "outputs": [
             {"name": "label", "datatype": "BYTES", "shape": [-1]},
@@ -98,31 +89,26 @@ async def model_ready(request: Request, name: str, version: str | None = None):
 
 
 async def infer(request: Request, name: str, version: str | None = None):
-    settings, registry = request.app.state.settings, request.app.state.registry
+    settings, plane = request.app.state.settings, request.app.state.plane
     text = model_text(name, version)
-    with protocol_errors("v2"):
-        raw = await read_capped_body(request, settings.protocol_max_body_bytes)
-        body, binary = split_body(raw, request.headers.get(HEADER))
+    raw = await read_capped_body(request, settings.protocol_max_body_bytes)
+    header, ctx = request.headers.get(HEADER), context(request)
+
+    def work():
+        body, binary = split_body(raw, header)
         outputs = wanted_outputs(body, OUTPUTS)
-        features = features_from_columns(input_columns(body, binary), settings.protocol_max_rows)
-        if is_cached(registry, text):
-            model, resolution, proba = score_columns(registry, text, features)
-        else:
-            model, resolution, proba = await run_in_threadpool(
-                score_columns, registry, text, features
-            )
-    labels = labels_of(model, proba)
-    request.scope.setdefault("state", {})["model"] = f"{model.name}/{model.version}"
-    observe_labels(f"{model.name}/{model.version}", labels)
-    alias = alias_of(registry, text, resolution)
-    record(request, model=model, alias=alias, features=features, labels=labels, proba=proba)
+        return body, outputs, plane.score(text, input_columns(body, binary), ctx)
+
+    body, outputs, scored = await plane.run(work, size=len(raw), models=[text])
+    served_by(request, scored.served)
+    labels, proba = scored.labels, scored.proba
     values = {
         "label": ("BYTES", [len(labels)], labels),
         "probabilities": ("FP64", list(proba.shape), proba.astype("<f8").ravel()),
     }
     head = {
         "model_name": name,
-        "model_version": model.version,
+        "model_version": scored.model.version,
         "id": body.get("id") or str(uuid.uuid4()),
     }
     content, headers = encode_response(head, [(n, *values[n], b) for n, b in outputs])

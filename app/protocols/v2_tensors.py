@@ -13,7 +13,7 @@ from itertools import chain
 import numpy as np
 import orjson
 
-from app.protocols.errors import ProtocolError
+from app.protocols.styles import ProtocolError
 
 NUMERIC = {
     "FP64": "<f8",
@@ -32,7 +32,7 @@ HEADER = "inference-header-content-length"
 
 
 def bad(message: str, status: int = 400) -> ProtocolError:
-    return ProtocolError(status, message, "v2")
+    return ProtocolError(status, message)
 
 
 def split_body(raw: bytes, header_length: str | None) -> tuple[dict, bytes]:

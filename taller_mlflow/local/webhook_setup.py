@@ -5,8 +5,8 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from mlflow.exceptions import MlflowException
 
+from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
 from taller_mlflow.serving.webhooks import ensure_webhook
 from taller_mlflow.settings import Settings
 
@@ -50,8 +50,8 @@ def register_local(tracking_uri: str, api_url: str, workdir: Path, say=print) ->
     url = f"{api_url}/webhooks/mlflow"
     try:
         outcome = ensure_webhook(tracking_uri, url, secret)
-    except MlflowException as exc:
-        say(f"webhook not registered ({exc.message}); aliases are picked up by polling")
+    except (ModelNotFound, RegistryUnavailable) as exc:
+        say(f"webhook not registered ({exc}); aliases are picked up by polling")
         return secret
     say(f"webhook {outcome}: MLflow posts alias moves to {url}")
     return secret

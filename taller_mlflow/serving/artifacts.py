@@ -105,7 +105,9 @@ class ArtifactLoader:
         graph_bytes = self._download(mv.run_id, f"{folder}/{GRAPH_FILE}")
         manifest = Manifest.from_json(raw_manifest)
         manifest.check(name, version, sha256_hex(graph_bytes), tagged)
-        model = ServedModel(name, version, mv.run_id, manifest, OnnxModel(graph_bytes, manifest.classes))
+        model = ServedModel(
+            name, version, mv.run_id, manifest, OnnxModel(graph_bytes, manifest.classes)
+        )
         smoke_check(model)
         model.load_seconds = time.perf_counter() - started
         return model

@@ -1,110 +1,120 @@
-"""The registry's contents for /listar_modelos, in a bounded number of calls.
+"""The served models' contents for /listar_modelos, in a bounded number of registry calls.
 
-Registered models and model versions are read page by page (MLflow stops at 100 models a page by
-default), all versions of all models in one paged search. A version's test accuracy is its
-`test_accuracy` tag (set at registration); versions without the tag get it from their runs, read
-in batches of RUN_BATCH rather than one get_run each.
+Registered models and model versions are read page by page, all versions in one paged search. A
+version's test accuracy is its `test_accuracy` tag (set at registration); versions without the tag
+get it from their runs, read in batches rather than one call each. The registry's answer is kept
+for `ttl_seconds`, so a burst of listings (or of unauthenticated clients) costs MLflow one
+round of calls; what this API has loaded, failed to load or shadowed is always current.
 """
 
-import pandas as pd
-from mlflow.entities import ViewType
-from mlflow.exceptions import MlflowException
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-from taller_mlflow.promotion.lease import LOCK_SUFFIX
 from taller_mlflow.serving.cache import ModelCache
-from taller_mlflow.serving.pages import all_pages
-from taller_mlflow.serving.refs import RegistryUnavailable
+from taller_mlflow.serving.manifest import FORMAT, FORMAT_TAG, SHA256_TAG
+from taller_mlflow.serving.mlflow_rest import MlflowRest, ModelVersion, RegisteredModel
 
-RUN_BATCH = 100
 ACCURACY = "test_accuracy"
 
 
-def is_listed(name: str) -> bool:
-    """A promotion's lock is a registered model (taller_mlflow/promotion/lease.py), not a model."""
-    return not name.endswith(LOCK_SUFFIX)
-
-
 class Catalogue:
-    def __init__(self, client, cache: ModelCache, where: str, page_size: int = 1000):
-        self.client, self.cache, self.where, self.page_size = client, cache, where, page_size
+    def __init__(
+        self,
+        rest: MlflowRest,
+        cache: ModelCache,
+        served: Callable[[str], bool],
+        ttl_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.rest, self.cache, self.served = rest, cache, served
+        self.ttl_seconds, self.clock = ttl_seconds, clock
+        self._snapshot: tuple[float, list, list, dict] | None = None
+        self._lock = threading.Lock()
+        self._server_version: str | None = None
+
+    def _registry(self) -> tuple[list[RegisteredModel], list[ModelVersion], dict]:
+        """(models, versions, run accuracies) of the served models, at most ttl_seconds old."""
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and self.clock() < snap[0]:
+                return snap[1], snap[2], snap[3]
+            models = [m for m in self.rest.search_registered_models() if self.served(m.name)]
+            names = {m.name for m in models}
+            versions = [v for v in self.rest.search_model_versions() if v.name in names]
+            untagged = sorted({v.run_id for v in versions if v.run_id and ACCURACY not in v.tags})
+            accuracy = self.rest.run_metric(untagged, ACCURACY) if untagged else {}
+            self._snapshot = (self.clock() + self.ttl_seconds, models, versions, accuracy)
+            return models, versions, accuracy
+
+    def forget(self) -> None:
+        """Read the registry again at the next listing (a webhook said something moved)."""
+        with self._lock:
+            self._snapshot = None
+
+    def server_version(self) -> str:
+        """The tracking server's MLflow version, asked once."""
+        if self._server_version is None:
+            self._server_version = self.rest.server_version()
+        return self._server_version
 
     def model_names(self) -> list[str]:
-        try:
-            models = all_pages(self.client.search_registered_models, max_results=self.page_size)
-        except MlflowException:
-            return []
-        return sorted(rm.name for rm in models if is_listed(rm.name))
+        return sorted(m.name for m in self._registry()[0])
 
     def describe(
         self, serving: dict[str, dict[str, str]] | None = None, shadow: dict | None = None
     ) -> list[dict]:
-        """Every registered model with its versions; `serving` maps name -> {alias: version}
-        for the aliases this API currently serves (it can lag the registry after a failed load);
-        `shadow` maps (name, version) -> the version's agreement as a shadow challenger."""
+        """Every served model with its versions; `serving` maps name -> {alias: version} this
+        API currently serves (it can lag the registry after a failed load); `shadow` maps
+        (name, version) -> the version's agreement as a shadow challenger."""
         serving, shadow = serving or {}, shadow or {}
-        try:
-            models = all_pages(self.client.search_registered_models, max_results=self.page_size)
-            versions = all_pages(self.client.search_model_versions, max_results=10_000)
-            accuracy = self._accuracies(versions)
-        except MlflowException as exc:
-            raise RegistryUnavailable(f"MLflow at {self.where}: {exc.message}") from exc
-        by_model: dict[str, list] = {}
+        models, versions, accuracy = self._registry()
+        by_model: dict[str, list[ModelVersion]] = {}
         for v in versions:
             by_model.setdefault(v.name, []).append(v)
         return [
             {
                 "name": rm.name,
-                "aliases": {k: str(v) for k, v in (rm.aliases or {}).items()},
+                "aliases": dict(rm.aliases),
                 "serving": serving.get(rm.name, {}),
                 "versions": [
                     {
-                        **self._version(v, rm.aliases or {}, accuracy),
-                        "shadow": shadow.get((v.name, str(v.version))),
+                        **self._version(v, rm.aliases, accuracy),
+                        "shadow": shadow.get((v.name, v.version)),
                     }
                     for v in sorted(by_model.get(rm.name, []), key=lambda v: -int(v.version))
                 ],
             }
             for rm in sorted(models, key=lambda rm: rm.name)
-            if is_listed(rm.name)
         ]
 
-    def _accuracies(self, versions) -> dict[str, float]:
-        """run_id -> test_accuracy for the versions whose tag does not carry it."""
-        wanted = sorted({v.run_id for v in versions if v.run_id and ACCURACY not in (v.tags or {})})
-        if not wanted:
-            return {}
-        experiments = all_pages(
-            self.client.search_experiments, view_type=ViewType.ALL, max_results=1000
-        )
-        ids = [e.experiment_id for e in experiments]
-        found = {}
-        for start in range(0, len(wanted), RUN_BATCH):
-            quoted = ", ".join(f"'{r}'" for r in wanted[start : start + RUN_BATCH])
-            runs = all_pages(
-                self.client.search_runs,
-                experiment_ids=ids,
-                filter_string=f"attributes.run_id IN ({quoted})",
-                run_view_type=ViewType.ALL,
-            )
-            found.update({r.info.run_id: r.data.metrics.get(ACCURACY) for r in runs})
-        return found
-
-    def _version(self, v, model_aliases: dict, accuracy: dict) -> dict:
-        version = str(v.version)
-        tag = (v.tags or {}).get(ACCURACY)
-        loaded = self.cache.get(v.name, version)
-        failure = self.cache.failure(v.name, version)
+    def _version(self, v: ModelVersion, model_aliases: dict, accuracy: dict) -> dict:
+        tag = v.tags.get(ACCURACY)
+        loaded = self.cache.peek(v.name, v.version)
+        failure = self.cache.failure(v.name, v.version)
+        verified = v.tags.get(FORMAT_TAG) == FORMAT and bool(v.tags.get(SHA256_TAG))
         return {
-            "version": version,
-            "aliases": sorted(a for a, target in model_aliases.items() if str(target) == version),
+            "version": v.version,
+            "aliases": sorted(a for a, target in model_aliases.items() if target == v.version),
             "stage": v.current_stage,
-            "created_at": pd.Timestamp(v.creation_timestamp, unit="ms", tz="UTC").isoformat(),
+            "created_at": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(),
             "run_id": v.run_id,
-            "test_accuracy": float(tag) if tag is not None else accuracy.get(v.run_id),
+            "test_accuracy": _number(tag) if tag is not None else accuracy.get(v.run_id),
+            "verified": verified,
+            "serving_sha256": v.tags.get(SHA256_TAG) if verified else None,
             "loaded": loaded is not None,
-            "inference": loaded.fast_status if loaded else None,
+            "inference": "onnxruntime" if loaded else None,
             "load_error": failure.describe() if failure else None,
             # Written by the drift job (taller_mlflow.monitoring.job) as version tags.
-            "drift_status": (v.tags or {}).get("drift.status"),
-            "drift_checked_at": (v.tags or {}).get("drift.checked_at"),
+            "drift_status": v.tags.get("drift.status"),
+            "drift_checked_at": v.tags.get("drift.checked_at"),
         }
+
+
+def _number(text: str) -> float | None:
+    """A tag edited by hand must not turn the listing into a 500."""
+    try:
+        return float(text)
+    except ValueError:
+        return None

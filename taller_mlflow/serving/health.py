@@ -1,21 +1,9 @@
 """What loading a new model needs, each checked with the API's own credentials."""
 
-import os
+from taller_mlflow.serving.mlflow_rest import MlflowRest
 
-import requests
-
-
-def request_auth() -> dict:
-    """requests keyword arguments carrying the credentials MLflow's own client reads from the
-    environment (MLFLOW_TRACKING_USERNAME/PASSWORD, or MLFLOW_TRACKING_TOKEN)."""
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if user and password:
-        return {"auth": (user, password)}
-    if token:
-        return {"headers": {"Authorization": f"Bearer {token}"}}
-    return {}
+REGISTRY_PATH = "/api/2.0/mlflow/registered-models/search?max_results=1"
+ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts?path="
 
 
 class RegistryProbe:
@@ -25,15 +13,9 @@ class RegistryProbe:
     down S3 or a missing bucket count as unreachable)."""
 
     def __init__(self, tracking_uri: str, timeout: float = 2.0):
-        self.base, self.timeout = tracking_uri.rstrip("/"), timeout
-
-    def _ok(self, path: str) -> bool:
-        try:
-            return requests.get(f"{self.base}{path}", timeout=self.timeout, **request_auth()).ok
-        except requests.RequestException:
-            return False
+        self.rest = MlflowRest(tracking_uri, timeout=timeout, retries=0)
 
     def __call__(self) -> dict[str, bool]:
-        registry = self._ok("/api/2.0/mlflow/registered-models/search?max_results=1")
-        artifacts = registry and self._ok("/api/2.0/mlflow-artifacts/artifacts?path=")
+        registry = self.rest.reachable(REGISTRY_PATH)
+        artifacts = registry and self.rest.reachable(ARTIFACTS_PATH)
         return {"registry_reachable": registry, "artifacts_reachable": artifacts}

@@ -234,6 +234,10 @@ class MlflowRest:
         )
         return response.content
 
+    def server_version(self) -> str:
+        """The tracking server's MLflow version (GET /version)."""
+        return self.request("GET", "/version", "version").text.strip()
+
     # --- health ------------------------------------------------------------------------------
     def reachable(self, path: str) -> bool:
         try:

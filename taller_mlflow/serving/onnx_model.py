@@ -30,9 +30,7 @@ class OnnxModel:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(
-                graph, options, providers=["CPUExecutionProvider"]
-            )
+            self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise GraphError(f"onnxruntime cannot load the graph: {exc}") from exc
         self.classes = list(classes)

@@ -3,6 +3,7 @@ each protocol turns them into its own error style (app/protocols/).
 
     ModelNotFound        no such served model, alias or version          -> 404
     InvalidInput         a column or a row that cannot be scored         -> 400 / 422
+    InvalidReference     a model reference that cannot be parsed         -> 400 / 422
     TooManyRows          more rows than the request cap                  -> 413
     Unavailable          nothing to answer with right now                -> 503
       RegistryUnavailable  MLflow is away (or refused us) and nothing usable is cached
@@ -34,6 +35,10 @@ class InvalidInput(ServingError, ValueError):
         where = f"column {column!r}" + (f", row {row}" if row is not None else "")
         super().__init__(f"{where}: {message}")
         self.column, self.row = column, row
+
+
+class InvalidReference(ServingError, ValueError):
+    """A model reference that is not NAME, NAME@ALIAS or NAME/VERSION."""
 
 
 class TooManyRows(ServingError, ValueError):

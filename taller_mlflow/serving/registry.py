@@ -1,29 +1,38 @@
 """The API's view of the registry: which version each reference serves, and the loaded models.
 
 Requests read two dictionaries (reference -> resolution, version -> loaded model). The registry
-is asked only when a reference is new, and by the refresher, which re-resolves every alias and
-swaps a reference to a new version only once that version has loaded. A version that fails to
-load is never swapped in: the old one keeps serving and the failure shows in the listing.
+is asked only when a reference is new (a "not found" is remembered for `not_found_seconds`), and
+by the refresher, which re-resolves every alias reference and swaps it to a new version only once
+that version has loaded. A version that cannot be served is never swapped in: the old one keeps
+serving and the failure shows in the listing. A version no reference serves any more is dropped.
+
+Only the models in `served_models` are answered for: any other name is ModelNotFound at once,
+with no registry call and nothing downloaded. The shadow challenger is `name@challenger`, served
+like any alias reference (refreshed, swapped by webhooks), only never answered to a client.
 """
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 
-from taller_mlflow.serving.cache import LoadedModel, ModelCache, ModelLoadFailed
+from taller_mlflow.serving.artifacts import ServedModel
+from taller_mlflow.serving.cache import ModelCache
 from taller_mlflow.serving.catalogue import Catalogue
-from taller_mlflow.serving.refresher import Refresher
-from taller_mlflow.serving.refs import (
+from taller_mlflow.serving.problems import (
+    ModelLoadFailed,
     ModelNotFound,
-    ModelRef,
     RegistryUnavailable,
-    Resolution,
-    Resolver,
+    ServingError,
 )
+from taller_mlflow.serving.refresher import Refresher
+from taller_mlflow.serving.refs import ModelRef, Resolution, Resolver
 
 log = logging.getLogger(__name__)
 
 EXPECTED = (ModelNotFound, RegistryUnavailable, ModelLoadFailed)
+MAX_NOT_FOUND = 1024  # "not found" answers remembered
 
 
 class ModelRegistry:
@@ -35,48 +44,100 @@ class ModelRegistry:
         *,
         default_model: str = "modelo_penguins",
         default_alias: str = "production",
+        challenger_alias: str = "challenger",
+        served_models: Iterable[str] = (),
         refresh_seconds: float = 30.0,
+        not_found_seconds: float = 5.0,
         probe: Callable[[], dict[str, bool]] | None = None,
         refresher_hooks: dict | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.resolver, self.cache, self.catalogue = resolver, cache, catalogue
         self.default_model, self.default_alias = default_model, default_alias
+        self.challenger_alias = challenger_alias
+        self.served_models = tuple(dict.fromkeys(served_models or (default_model,)))
+        self.not_found_seconds, self.clock = not_found_seconds, clock
         self.probe = probe or (lambda: {})
         self.refresher = Refresher(self.refresh, refresh_seconds, **(refresher_hooks or {}))
         self._resolutions: dict[ModelRef, Resolution] = {}
+        self._not_found: OrderedDict[ModelRef, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        # () -> {(name, version): agreement} from shadow scoring (app/shadow.py), for the listing
-        self.shadow_stats: Callable[[], dict] | None = None
 
     # --- the request path -------------------------------------------------------------------
+    def is_served(self, name: str) -> bool:
+        return name in self.served_models
+
     def parse(self, text: str | None) -> ModelRef:
-        return ModelRef.parse(text or self.default_model, self.default_alias)
+        """ValueError for a malformed reference; ModelNotFound for a model this API does not
+        serve (naming the ones it does)."""
+        ref = ModelRef.parse(text or self.default_model, self.default_alias)
+        if not self.is_served(ref.name):
+            raise ModelNotFound(
+                f"model {ref.name} not found: this API serves "
+                f"{', '.join(self.served_models)}",
+                served=list(self.served_models),
+            )
+        return ref
 
     def resolve(self, ref: ModelRef) -> Resolution:
         cached = self._resolutions.get(ref)
         if cached is not None:
             return cached
-        resolution = self.resolver.resolve(ref)
+        missing = self._not_found.get(ref)
+        if missing is not None and self.clock() < missing[1]:
+            raise ModelNotFound(missing[0])
+        try:
+            resolution = self.resolver.resolve(ref)
+        except ModelNotFound as exc:
+            self._remember_not_found(ref, str(exc))
+            raise
         with self._lock:
+            self._not_found.pop(ref, None)
             return self._resolutions.setdefault(ref, resolution)
 
-    def get(self, ref: ModelRef) -> tuple[LoadedModel, Resolution]:
+    def _remember_not_found(self, ref: ModelRef, message: str) -> None:
+        with self._lock:
+            self._not_found[ref] = (message, self.clock() + self.not_found_seconds)
+            self._not_found.move_to_end(ref)
+            while len(self._not_found) > MAX_NOT_FOUND:
+                self._not_found.popitem(last=False)
+
+    def get(self, ref: ModelRef) -> tuple[ServedModel, Resolution]:
         resolution = self.resolve(ref)
         model = self.cache.get(resolution.name, resolution.version)
         if model is None:
             model = self.cache.load(resolution.name, resolution.version)
         return model, resolution
 
-    def cached(self, ref: ModelRef) -> LoadedModel | None:
+    def cached(self, ref: ModelRef) -> ServedModel | None:
         resolution = self._resolutions.get(ref)
         return resolution and self.cache.get(resolution.name, resolution.version)
 
+    def is_ready(self, text: str | None) -> bool:
+        """True when answering for `text` needs no registry call: loaded, or an error we can
+        give at once (a malformed or unserved name)."""
+        try:
+            return self.cached(self.parse(text)) is not None
+        except (ValueError, ServingError):
+            return True
+
     def default_loaded(self) -> bool:
-        return self.cached(self.parse(None)) is not None
+        """The default model's default alias is loaded (False when it is not even served)."""
+        return self.is_served(self.default_model) and self.cached(self.parse(None)) is not None
+
+    def challenger(self, name: str) -> ServedModel | None:
+        """The version `name@challenger` serves, loaded; None when there is none or it cannot be
+        served (its failure shows in the listing like any version's)."""
+        try:
+            return self.get(ModelRef(name, self.challenger_alias))[0]
+        except EXPECTED:
+            return None
 
     # --- background --------------------------------------------------------------------------
     def warm_up(self) -> None:
+        if not self.is_served(self.default_model):
+            return
         try:
             self.get(self.parse(None))
         except EXPECTED as exc:
@@ -92,6 +153,10 @@ class ModelRegistry:
         """Re-resolve `name`'s alias references now (a webhook said one moved), with the same
         rule as the poll: load first, never swap in a failed load. Returns {alias: version}
         this API serves for `name` afterwards."""
+        with self._lock:
+            for ref in [r for r in self._not_found if r.name == name]:
+                del self._not_found[ref]
+        self.catalogue.forget()
         if name == self.default_model and not self.default_loaded():
             self.warm_up()
         self._refresh_where(lambda ref: ref.name == name)
@@ -108,17 +173,39 @@ class ModelRegistry:
                     if ref.version is None and wanted(ref)
                 }
             for ref, old in current.items():
-                try:
-                    fresh = self.resolver.resolve(ref)
-                    if (fresh.version, fresh.via) == (old.version, old.via):
-                        continue
-                    self.cache.load(fresh.name, fresh.version)
-                except EXPECTED as exc:
-                    log.warning("%s keeps serving %s/%s: %s", ref, old.name, old.version, exc)
-                    continue
-                with self._lock:
-                    self._resolutions[ref] = fresh
-                log.info("%s now serves %s/%s", ref, fresh.name, fresh.version)
+                self._refresh_one(ref, old)
+
+    def _refresh_one(self, ref: ModelRef, old: Resolution) -> None:
+        try:
+            fresh = self.resolver.resolve(ref)
+        except ModelNotFound:  # the alias is gone: stop answering for it
+            with self._lock:
+                self._resolutions.pop(ref, None)
+            log.info("%s no longer exists; it served %s/%s", ref, old.name, old.version)
+            self._drop_if_unserved(old)
+            return
+        except RegistryUnavailable as exc:
+            log.warning("%s keeps serving %s/%s: %s", ref, old.name, old.version, exc)
+            return
+        if (fresh.version, fresh.via) == (old.version, old.via):
+            return
+        try:
+            self.cache.load(fresh.name, fresh.version)
+        except EXPECTED as exc:
+            log.warning("%s keeps serving %s/%s: %s", ref, old.name, old.version, exc)
+            return
+        with self._lock:
+            self._resolutions[ref] = fresh
+        log.info("%s now serves %s/%s", ref, fresh.name, fresh.version)
+        self._drop_if_unserved(old)
+
+    def _drop_if_unserved(self, old: Resolution) -> None:
+        with self._lock:
+            still = any(
+                (r.name, r.version) == (old.name, old.version) for r in self._resolutions.values()
+            )
+        if not still:
+            self.cache.drop(old.name, old.version)
 
     def start(self) -> None:
         self.refresher.start()
@@ -134,13 +221,15 @@ class ModelRegistry:
                 out.setdefault(ref.name, {})[ref.alias] = res.version
         return out
 
-    def describe(self) -> list[dict]:
-        shadow = self.shadow_stats() if self.shadow_stats else None
+    def describe(self, shadow: dict | None = None) -> list[dict]:
         return self.catalogue.describe(self.serving(), shadow)
 
     def model_names(self) -> list[str]:
-        return self.catalogue.model_names()
+        return list(self.served_models)
+
+    def server_version(self) -> str:
+        return self.catalogue.server_version()
 
     @property
-    def loaded(self) -> list[LoadedModel]:
+    def loaded(self) -> list[ServedModel]:
         return self.cache.loaded

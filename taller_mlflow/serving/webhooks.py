@@ -25,9 +25,8 @@ import hashlib
 import hmac
 import sys
 
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
+from taller_mlflow.serving.mlflow_rest import MlflowRest
+from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
 from taller_mlflow.settings import Settings
 
 SIGNATURE_HEADER = "X-MLflow-Signature"
@@ -35,6 +34,11 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
 NAME = "taller-api-alias-moves"
+# MLflow's REST API names entities and actions by their proto enum names.
+EVENT_OBJECTS = [
+    {"entity": entity.upper(), "action": action.upper()}
+    for entity, action in (event.split(".") for event in EVENTS)
+]
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
@@ -52,40 +56,42 @@ def signature_matches(
     return any(hmac.compare_digest(expected, candidate) for candidate in header.split())
 
 
-def ensure_webhook(tracking_uri: str, url: str, secret: str, client=None) -> str:
+def ensure_webhook(tracking_uri: str, url: str, secret: str, rest: MlflowRest | None = None) -> str:
     """Make exactly one active webhook named NAME deliver EVENTS to `url` signed with `secret`.
-    Returns "created" or "updated". Safe to run again, and from several processes at once."""
-    client = client or MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    ours = _ours(client)
+    Returns "created" or "updated". Safe to run again, and from several processes at once.
+    Raises RegistryUnavailable when MLflow refuses or cannot be reached."""
+    rest = rest or MlflowRest(tracking_uri)
+    ours = _ours(rest)
     if not ours:
-        client.create_webhook(NAME, url, list(EVENTS), secret=secret, status="ACTIVE")
-        ours, outcome = _ours(client), "created"
+        rest.create_webhook(
+            {
+                "name": NAME,
+                "url": url,
+                "events": EVENT_OBJECTS,
+                "secret": secret,
+                "status": "ACTIVE",
+            }
+        )
+        ours, outcome = _ours(rest), "created"
     else:
         outcome = "updated"
     # Concurrent first runs may each create one: every run keeps the oldest, so they agree.
-    keep, *extra = sorted(ours, key=lambda w: (w.creation_timestamp, w.webhook_id))
+    keep, *extra = sorted(
+        ours, key=lambda w: (int(w.get("creation_timestamp", 0)), w["webhook_id"])
+    )
     for webhook in extra:
-        _delete_quietly(client, webhook.webhook_id)
+        with contextlib.suppress(ModelNotFound, RegistryUnavailable):  # deleted by another run
+            rest.delete_webhook(webhook["webhook_id"])
     # The secret cannot be read back (MLflow never returns it), so it is always written.
-    client.update_webhook(
-        keep.webhook_id, url=url, events=list(EVENTS), secret=secret, status="ACTIVE"
+    rest.update_webhook(
+        keep["webhook_id"],
+        {"url": url, "events": EVENT_OBJECTS, "secret": secret, "status": "ACTIVE"},
     )
     return outcome
 
 
-def _ours(client) -> list:
-    found, token = [], None
-    while True:
-        page = client.list_webhooks(max_results=100, page_token=token)
-        found += [w for w in page if w.name == NAME]
-        token = page.token
-        if not token:
-            return found
-
-
-def _delete_quietly(client, webhook_id: str) -> None:
-    with contextlib.suppress(MlflowException):  # another process deleted it first
-        client.delete_webhook(webhook_id)
+def _ours(rest: MlflowRest) -> list[dict]:
+    return [w for w in rest.list_webhooks() if w.get("name") == NAME]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outcome = ensure_webhook(tracking_uri, url, settings.webhook_secret)
-    except MlflowException as exc:
-        print(f"error: webhook: MLflow at {tracking_uri} refused {url}: {exc.message}")
+    except (ModelNotFound, RegistryUnavailable) as exc:
+        print(f"error: webhook: MLflow at {tracking_uri} refused {url}: {exc}")
         return 1
     print(f"webhook {NAME} {outcome}: {', '.join(EVENTS)} -> {url}")
     return 0

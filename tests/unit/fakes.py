@@ -1,162 +1,182 @@
-"""In-memory stand-ins for the MLflow client and the model loader, for in-process tests.
+"""In-memory stand-ins for MLflow's REST API and the artifact loader, for in-process tests.
 
-FakeMlflowClient answers the calls the serving core makes, with MLflow's own entities, error
-types and paging, and counts every call; `down = True` makes every call fail as an unreachable
-server does.
+FakeRest answers the calls the serving core makes (taller_mlflow/serving/mlflow_rest.py), with
+the same entities, errors and paging, and counts every call; `down = True` makes every call fail
+as an unreachable server does. FakeLoader hands out ServedModels whose graph predicts from the
+island alone, with a manifest like the gate's.
 """
 
 import collections
 import threading
 
 import numpy as np
-from mlflow.entities.model_registry import (
-    ModelVersion,
-    ModelVersionTag,
-    RegisteredModel,
-    RegisteredModelAlias,
-)
-from mlflow.exceptions import MlflowException, RestException
-from mlflow.store.entities.paged_list import PagedList
 
-from taller_mlflow.serving.cache import Fetched
+from taller_mlflow.penguins import FEATURES
+from taller_mlflow.serving.artifacts import ServedModel
+from taller_mlflow.serving.manifest import (
+    FORMAT,
+    FORMAT_TAG,
+    PATH_TAG,
+    SHA256_TAG,
+    Manifest,
+    Parity,
+    artifact_dir,
+    penguin_features,
+)
+from taller_mlflow.serving.mlflow_rest import ModelVersion, RegisteredModel
+from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
-SIGNATURE = [
-    ("island", "string"),
-    ("sex", "string"),
-    ("culmen_length_mm", "double"),
-    ("culmen_depth_mm", "double"),
-    ("flipper_length_mm", "double"),
-    ("body_mass_g", "double"),
-]
 BY_ISLAND = {"Torgersen": 0, "Dream": 1, "Biscoe": 2}
+SIGNATURE = [(f.name, f.type) for f in penguin_features()]
 
 
-def not_found(message: str) -> RestException:
-    return RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": message})
+def verified_tags(version: str) -> dict[str, str]:
+    return {
+        FORMAT_TAG: FORMAT,
+        SHA256_TAG: f"{int(version):064x}",
+        PATH_TAG: artifact_dir(version),
+    }
 
 
-class FakeMlflowClient:
+class FakeRest:
     def __init__(self, page_cap: int = 100):
-        self.page_cap = page_cap  # the most a page holds, whatever max_results asks
+        self.page_cap = page_cap
         self.models: dict[str, dict] = {}
         self.calls: collections.Counter = collections.Counter()
         self.down = False
         self.lock = threading.Lock()
+        self.webhooks: list[dict] = []
 
     # --- set-up helpers -----------------------------------------------------------------------
-    def add_version(self, name: str, run_id: str | None = None, tags: dict | None = None) -> str:
+    def add_version(
+        self,
+        name: str,
+        run_id: str | None = None,
+        tags: dict | None = None,
+        verified: bool = True,
+    ) -> str:
         model = self.models.setdefault(name, {"aliases": {}, "versions": {}})
         version = str(len(model["versions"]) + 1)
-        model["versions"][version] = {"run_id": run_id or f"run-{name}-{version}", "tags": tags}
+        all_tags = {**(verified_tags(version) if verified else {}), **(tags or {})}
+        model["versions"][version] = {"run_id": run_id or f"run-{name}-{version}", "tags": all_tags}
         return version
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.models[name]["aliases"][alias] = version
 
-    # --- the client API --------------------------------------------------------------------
+    def delete_alias(self, name: str, alias: str) -> None:
+        del self.models[name]["aliases"][alias]
+
+    # --- the client's API --------------------------------------------------------------------
     def _call(self, what: str) -> None:
         with self.lock:
             self.calls[what] += 1
         if self.down:
-            raise MlflowException("API request failed: connection refused")
+            raise RegistryUnavailable("MLflow at http://fake-mlflow:5000: connection refused")
 
     def _version(self, name: str, version: str) -> ModelVersion:
         data = self.models[name]["versions"][version]
         aliases = [a for a, v in self.models[name]["aliases"].items() if v == version]
-        tags = [ModelVersionTag(k, str(v)) for k, v in (data["tags"] or {}).items()]
         return ModelVersion(
             name,
             version,
+            data["run_id"],
+            "READY",
+            {k: str(v) for k, v in data["tags"].items()},
+            aliases,
             1_700_000_000_000 + int(version),
-            run_id=data["run_id"],
-            current_stage="None",
-            tags=tags,
-            aliases=aliases,
+            "None",
         )
-
-    def _page(self, items: list, max_results: int, page_token: str | None) -> PagedList:
-        start = int(page_token or 0)
-        size = min(max_results, self.page_cap)
-        end = start + size
-        return PagedList(items[start:end], str(end) if end < len(items) else None)
 
     def get_model_version(self, name, version):
         self._call("get_model_version")
         if name not in self.models or str(version) not in self.models[name]["versions"]:
-            raise not_found(f"Model Version (name={name}, version={version}) not found")
+            raise ModelNotFound(f"{name}/{version}: not found")
         return self._version(name, str(version))
 
     def get_model_version_by_alias(self, name, alias):
         self._call("get_model_version_by_alias")
-        if name not in self.models:
-            raise not_found(f"Registered Model with name={name} not found")
-        if alias not in self.models[name]["aliases"]:
-            raise RestException(
-                {"error_code": "INVALID_PARAMETER_VALUE", "message": f"alias {alias} not found"}
-            )
+        if name not in self.models or alias not in self.models[name]["aliases"]:
+            raise ModelNotFound(f"{name}@{alias}: not found")
         return self._version(name, self.models[name]["aliases"][alias])
 
-    def search_model_versions(self, filter_string=None, max_results=10_000, page_token=None):
+    def search_model_versions(self, name=None):
         self._call("search_model_versions")
-        names = sorted(self.models)
-        if filter_string:
-            names = [n for n in names if filter_string == f"name='{n}'"]
-        items = [self._version(n, v) for n in names for v in self.models[n]["versions"]]
-        return self._page(items, max_results, page_token)
+        names = sorted(self.models) if name is None else [n for n in self.models if n == name]
+        return [self._version(n, v) for n in names for v in self.models[n]["versions"]]
 
-    def search_registered_models(self, max_results=100, page_token=None, **_):
+    def search_registered_models(self):
         self._call("search_registered_models")
-        items = [
-            RegisteredModel(
-                n, aliases=[RegisteredModelAlias(a, v) for a, v in m["aliases"].items()]
-            )
-            for n, m in sorted(self.models.items())
-        ]
-        return self._page(items, max_results, page_token)
+        return [RegisteredModel(n, dict(m["aliases"])) for n, m in sorted(self.models.items())]
 
-    def search_experiments(self, max_results=1000, page_token=None, **_):
-        self._call("search_experiments")
-        from mlflow.entities import Experiment
+    def run_metric(self, run_ids, metric):
+        self._call("run_metric")
+        return {r: 0.5 for r in run_ids}
 
-        return self._page([Experiment("0", "Default", "", "active")], max_results, page_token)
+    def server_version(self):
+        self._call("server_version")
+        return "3.17.2"
 
-    def search_runs(self, experiment_ids, filter_string="", max_results=1000, page_token=None, **_):
-        self._call("search_runs")
-        from mlflow.entities import Metric, Run, RunData, RunInfo
+    def reachable(self, path):
+        return not self.down
 
-        wanted = [part.strip(" '()") for part in filter_string.split("IN", 1)[1].split(",")]
-        runs = [
-            Run(
-                RunInfo(r, "0", "u", "FINISHED", 0, 0, "active"),
-                RunData(metrics=[Metric("test_accuracy", 0.5, 0, 0)]),
-            )
-            for r in wanted
-        ]
-        return self._page(runs, max_results, page_token)
+    def list_webhooks(self):
+        self._call("list_webhooks")
+        return list(self.webhooks)
 
 
-class FakePenguinModel:
+class FakeGraph:
     """Predicts from the island alone: Torgersen -> Adelie, Dream -> Chinstrap, Biscoe -> Gentoo."""
 
-    classes_ = np.array(CLASSES, dtype=object)
+    classes = CLASSES
 
-    def predict_proba(self, frame) -> np.ndarray:
-        proba = np.full((len(frame), 3), 0.05)
-        proba[np.arange(len(frame)), [BY_ISLAND[i] for i in frame["island"]]] = 0.9
+    def predict_proba(self, columns) -> np.ndarray:
+        islands = list(columns["island"])
+        proba = np.full((len(islands), 3), 0.05)
+        proba[np.arange(len(islands)), [BY_ISLAND[i] for i in islands]] = 0.9
         return proba
 
 
+def fake_manifest(name: str, version: str) -> Manifest:
+    example = {
+        "island": ["Torgersen"],
+        "sex": ["MALE"],
+        "culmen_length_mm": [39.1],
+        "culmen_depth_mm": [18.7],
+        "flipper_length_mm": [181.0],
+        "body_mass_g": [3750.0],
+    }
+    assert list(example) == FEATURES
+    return Manifest(
+        model_name=name,
+        model_version=version,
+        run_id=f"run-{name}-{version}",
+        sha256=f"{int(version):064x}",
+        classes=CLASSES,
+        features=penguin_features(),
+        input_example=example,
+        expected_labels=["Adelie"],
+        expected_probabilities=[[0.9, 0.05, 0.05]],
+        parity=Parity(rows=351, max_abs_diff=0.0, tolerance=1e-5, sources=["fake"]),
+        versions={"onnxruntime": "fake"},
+        created_at="2026-01-01T00:00:00+00:00",
+    )
+
+
 class FakeLoader:
-    """loader(name, version): a FakePenguinModel, or raises what `broken` says for that version."""
+    """loader(name, version): a ServedModel over FakeGraph, or raises what `broken` says for that
+    version."""
 
     def __init__(self, broken: dict | None = None):
         self.broken = dict(broken or {})
         self.calls: collections.Counter = collections.Counter()
 
-    def __call__(self, name: str, version: str):
+    def __call__(self, name: str, version: str) -> ServedModel:
         self.calls[(name, version)] += 1
         error = self.broken.get((name, version))
         if error is not None:
             raise error
-        return Fetched(FakePenguinModel(), f"run-{name}-{version}", SIGNATURE)
+        return ServedModel(
+            name, version, f"run-{name}-{version}", fake_manifest(name, version), FakeGraph(), 0.01
+        )

@@ -1,12 +1,11 @@
 """/listar_modelos, /ready, /health and /metrics in process."""
 
-import pickle
-
 import pytest
 from fastapi.testclient import TestClient
 
-from app import metrics
 from app.factory import create_app
+from taller_mlflow.serving.artifacts import NotServable
+from taller_mlflow.serving.metrics import registry_hooks
 from tests.support import ADELIE
 from tests.unit.serving_fixtures import unit_settings
 
@@ -17,7 +16,7 @@ def make_api(make_registry):
         settings = unit_settings()
         return TestClient(
             create_app(
-                settings, make_registry(settings, probe=probe, hooks=metrics.registry_hooks())
+                settings, make_registry(settings, probe=probe, hooks=registry_hooks())
             )
         )
 
@@ -36,13 +35,13 @@ def test_listar_modelos_keeps_the_workshop_key_and_details_each_version(make_api
 
 def test_listar_modelos_shows_a_version_that_failed_to_load(make_api, client, loader):
     broken = client.add_version("modelo_penguins")
-    loader.broken[("modelo_penguins", broken)] = pickle.UnpicklingError("invalid load key")
+    loader.broken[("modelo_penguins", broken)] = NotServable("no verified serving artifact")
     with make_api() as api:
         api.post("/predict", json={**ADELIE, "model": f"modelo_penguins/{broken}"})
         versions = api.get("/listar_modelos").json()["modelos"][0]["versions"]
         metrics = api.get("/metrics").text
     error = next(v for v in versions if v["version"] == broken)["load_error"]
-    assert error["reason"] == "UnpicklingError: invalid load key"
+    assert error["reason"] == "NotServable: no verified serving artifact"
     assert error["attempts"] == 1
     assert f'api_model_load_failures_total{{model="modelo_penguins",version="{broken}"}}' in metrics
 

@@ -1,11 +1,10 @@
 """POST /predict in process: the seed contract, model selection, and the 4xx/503 mapping."""
 
-import pickle
-
 import pytest
 from fastapi.testclient import TestClient
 
 from app.factory import create_app
+from taller_mlflow.serving.artifacts import NotServable
 from tests.support import ADELIE, GENTOO
 from tests.unit.serving_fixtures import unit_settings
 
@@ -52,10 +51,12 @@ def test_a_batch_that_mixes_models_uses_each_model_in_order(api):
     ]
 
 
-def test_a_model_without_the_default_alias_falls_back_to_its_latest_version(api, client):
+def test_a_model_without_the_default_alias_falls_back_to_its_latest_version(client, make_registry):
     client.add_version("sin_alias")
     client.add_version("sin_alias")
-    body = api.post("/predict", json={**ADELIE, "model": "sin_alias"}).json()
+    settings = unit_settings(served_models="modelo_penguins,sin_alias")
+    with TestClient(create_app(settings, make_registry(settings))) as api:
+        body = api.post("/predict", json={**ADELIE, "model": "sin_alias"}).json()
     assert (body["version"], body["resolved_by"], body["alias"]) == ("2", "latest", None)
     assert body["note"] == "model sin_alias has no alias 'production': serving its latest version"
 
@@ -66,6 +67,19 @@ def test_predict_unknown_model_gives_404_with_available_models(api, model):
     assert response.status_code == 404
     assert "not found" in response.json()["detail"]
     assert response.json()["available_models"] == ["modelo_penguins"]
+
+
+def test_a_registered_model_not_served_is_404_naming_the_served_ones_with_no_registry_call(
+    api, client
+):
+    client.add_version("otro_modelo")
+    client.calls.clear()
+    response = api.post("/predict", json={**ADELIE, "model": "otro_modelo/1"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        "model otro_modelo not found: this API serves modelo_penguins"
+    )
+    assert sum(client.calls.values()) == 0
 
 
 def test_registry_down_with_nothing_cached_gives_503(api, client):
@@ -85,11 +99,11 @@ def test_registry_down_keeps_serving_the_cached_default(api, client):
 
 def test_a_version_that_cannot_be_loaded_gives_503_naming_why_never_500(api, client, loader):
     broken = client.add_version("modelo_penguins")
-    loader.broken[("modelo_penguins", broken)] = pickle.UnpicklingError("invalid load key, 'x'.")
+    loader.broken[("modelo_penguins", broken)] = NotServable("no verified serving artifact")
     for _ in range(2):  # the second answer comes from the recorded failure
         response = api.post("/predict", json={**ADELIE, "model": f"modelo_penguins/{broken}"})
         assert response.status_code == 503
-        assert "UnpicklingError: invalid load key" in response.json()["detail"]
+        assert "NotServable: no verified serving artifact" in response.json()["detail"]
         assert int(response.headers["Retry-After"]) >= 1
     assert loader.calls[("modelo_penguins", broken)] == 1
 

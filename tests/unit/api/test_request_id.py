@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from app.events import PredictionEvent, new_request_id
 from app.factory import create_app
+from app.middleware import new_request_id
 from taller_mlflow.monitoring.schema import prediction_log
 from taller_mlflow.penguins import FEATURES
+from taller_mlflow.serving.events import Prediction
 from tests.support import ADELIE, GENTOO
 from tests.unit.serving_fixtures import unit_settings
 
@@ -22,15 +23,14 @@ HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @pytest.fixture
-def events() -> list[PredictionEvent]:
+def events() -> list[Prediction]:
     return []
 
 
 @pytest.fixture
 def api(make_registry, events):
     settings = unit_settings()
-    app = create_app(settings, make_registry(settings))
-    app.state.prediction_observers.append(events.append)
+    app = create_app(settings, make_registry(settings), observers=[events.append])
     with TestClient(app) as http:
         yield http
 
@@ -155,7 +155,7 @@ def test_an_observer_that_raises_changes_nothing_but_a_counter(api, events):
     def broken(_event):
         raise RuntimeError("observer down")
 
-    api.app.state.prediction_observers.insert(0, broken)
+    api.app.state.plane.observers.insert(0, broken)
     before = errors_counted(api)
     for (path, body), _, _ in PROTOCOLS.values():
         response = api.post(path, json=body)

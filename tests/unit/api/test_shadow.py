@@ -11,32 +11,36 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import events
-from app.events import PredictionEvent
 from app.factory import create_app
-from app.shadow import ShadowScorer
 from taller_mlflow.penguins import FEATURES
+from taller_mlflow.serving import dataplane
+from taller_mlflow.serving.artifacts import NotServable, ServedModel
 from taller_mlflow.serving.build import build_registry
-from taller_mlflow.serving.cache import Fetched
+from taller_mlflow.serving.events import Prediction
+from taller_mlflow.serving.shadow import ShadowScorer
 from tests.support import ADELIE, GENTOO, wait_for
-from tests.unit.fakes import CLASSES, SIGNATURE, FakePenguinModel
+from tests.unit.fakes import CLASSES, FakeGraph, fake_manifest
 from tests.unit.serving_fixtures import unit_settings
 
 CHINSTRAP = {**ADELIE, "island": "Dream"}
 
 
-class AlwaysGentoo(FakePenguinModel):
+class AlwaysGentoo(FakeGraph):
     """A challenger that disagrees with production on every penguin not from Biscoe."""
 
     def __init__(self, gate: threading.Event | None = None):
         self.gate = gate
 
-    def predict_proba(self, frame):
-        if self.gate is not None:  # stuck (its load's smoke prediction too) until released
+    def predict_proba(self, columns):
+        if self.gate is not None:  # stuck until released
             self.gate.wait(30)
-        proba = np.full((len(frame), 3), 0.05)
+        proba = np.full((len(columns["island"]), 3), 0.05)
         proba[:, 2] = 0.9
         return proba
+
+
+def served(name, version, graph=None) -> ServedModel:
+    return ServedModel(name, version, None, fake_manifest(name, version), graph or FakeGraph())
 
 
 @pytest.fixture
@@ -51,15 +55,14 @@ def make_app(client, fraction=1.0, challenger_model=None, **settings):
     settings = unit_settings(shadow_fraction=fraction, **settings)
 
     def loader(name, version):
-        model = challenger_model if version == "3" and challenger_model else FakePenguinModel()
-        return Fetched(model, f"run-{version}", SIGNATURE)
+        return served(name, version, challenger_model if version == "3" else None)
 
-    registry = build_registry(settings, client=client, loader=loader, probe=dict)
+    registry = build_registry(settings, rest=client, loader=loader, probe=dict)
     return create_app(settings, registry)
 
 
-def event(alias="production", version="2", rows=(ADELIE,), labels=None) -> PredictionEvent:
-    return PredictionEvent(
+def event(alias="production", version="2", rows=(ADELIE,), labels=None) -> Prediction:
+    return Prediction(
         request_id="r1",
         endpoint="/predict",
         model_name="modelo_penguins",
@@ -99,7 +102,7 @@ def test_agreement_is_counted_per_challenger_version_and_listed(client, challeng
     with TestClient(make_app(client, 1.0, AlwaysGentoo())) as api:
         before = api.get("/metrics").text
         api.post("/predict", json=[ADELIE, GENTOO, CHINSTRAP, GENTOO])  # Gentoo twice: 2 of 4
-        shadow = api.app.state.shadow
+        shadow = api.app.state.plane.shadow
         assert wait_for(lambda: shadow.scored == 1, 10)
         listing = api.get("/listar_modelos").json()["modelos"][0]["versions"]
         after = api.get("/metrics").text
@@ -122,11 +125,11 @@ def test_the_response_does_not_wait_for_a_stuck_challenger(client, challenger):
     gate = threading.Event()
     app = make_app(client, 1.0, AlwaysGentoo(gate))
     with TestClient(app) as api:
-        app.state.shadow.queue.maxsize = 2
+        app.state.plane.shadow.queue.maxsize = 2
         dropped = REGISTRY.get_sample_value("api_shadow_dropped_total", {"reason": "queue_full"})
         answers = [api.post("/predict", json=GENTOO) for _ in range(6)]
         metrics = api.get("/metrics").text
-        shadow = app.state.shadow
+        shadow = app.state.plane.shadow
         queued, taken = shadow.queue.qsize(), shadow.taken
         gate.set()
     assert [a.status_code for a in answers] == [200] * 6
@@ -143,21 +146,21 @@ def test_requests_not_served_by_the_production_alias_are_not_shadowed(client, ch
     with TestClient(make_app(client, 1.0, AlwaysGentoo())) as api:
         api.post("/predict", json={**ADELIE, "model": "modelo_penguins/2"})
         api.post("/predict", json={**ADELIE, "model": "modelo_penguins@challenger"})
-        assert api.app.state.shadow.queue.qsize() + api.app.state.shadow.scored == 0
+        assert api.app.state.plane.shadow.queue.qsize() + api.app.state.plane.shadow.scored == 0
 
 
 def test_an_unsampled_request_builds_no_event(client, challenger, monkeypatch):
     """With shadow scoring the only observer, the response path builds an event only for the
     sampled share: here rng says "not sampled" for all but the third request."""
     built = []
-    real = events.RowsEvent
-    monkeypatch.setattr(events, "RowsEvent", lambda **kw: built.append(kw) or real(**kw))
+    real = dataplane.Prediction
+    monkeypatch.setattr(dataplane, "Prediction", lambda **kw: built.append(kw) or real(**kw))
     app = make_app(client, 0.1, AlwaysGentoo())
     draws = iter([0.5, 0.9, 0.05, 0.7])
     with TestClient(app) as api:
-        app.state.shadow.rng = lambda: next(draws)
+        app.state.plane.shadow.rng = lambda: next(draws)
         answers = [api.post("/predict", json=ADELIE).status_code for _ in range(4)]
-        assert wait_for(lambda: app.state.shadow.scored == 1, 10)
+        assert wait_for(lambda: app.state.plane.shadow.scored == 1, 10)
     assert answers == [200] * 4
     assert len(built) == 1
 
@@ -166,17 +169,20 @@ def test_the_sampled_share_follows_the_fraction(client, make_registry):
     scorer = ShadowScorer(make_registry(), 0.1, rng=random.Random(7).random, start=False)
     scorer.queue.maxsize = 0  # unbounded, to count
     for _ in range(5000):
-        scorer.observe(event())
+        e = event()
+        if scorer.wants(e.model_alias):
+            scorer(e)
     # 500 expected; 5 standard deviations of Binomial(5000, 0.1) is 106
     assert 394 <= scorer.queue.qsize() <= 606
-    assert ShadowScorer(make_registry(), 0.0, start=False).observe(event()) is None
+    assert ShadowScorer(make_registry(), 0.0, start=False).wants("production") is False
 
 
 def test_no_challenger_means_no_rows_and_no_registry_call_per_request(client, make_registry):
-    scorer = ShadowScorer(make_registry(), 1.0, recheck_seconds=3600, start=False)
+    registry = make_registry(unit_settings(not_found_cache_seconds=3600))
+    scorer = ShadowScorer(registry, 1.0, start=False)
     before = client.calls["get_model_version_by_alias"]
     for _ in range(20):
-        scorer.score(event())
+        scorer.score_batch([event()])
     assert client.calls["get_model_version_by_alias"] == before + 1
     assert scorer.stats() == {}
 
@@ -186,12 +192,12 @@ def test_shadow_rows_go_to_the_sink_with_the_request_id_and_agreement(client, ch
     rows = []
     registry = build_registry(
         settings,
-        client=client,
-        loader=lambda n, v: Fetched(AlwaysGentoo() if v == "3" else FakePenguinModel(), None),
+        rest=client,
+        loader=lambda n, v: served(n, v, AlwaysGentoo() if v == "3" else None),
         probe=dict,
     )
     scorer = ShadowScorer(registry, 1.0, sink=rows.append, start=False)
-    scorer.score(event(rows=(ADELIE, GENTOO), labels=["Adelie", "Gentoo"]))
+    scorer.score_batch([event(rows=(ADELIE, GENTOO), labels=["Adelie", "Gentoo"])])
     (shadow,) = rows
     assert (shadow.endpoint, shadow.model_version, shadow.model_alias) == (
         "shadow",
@@ -202,25 +208,16 @@ def test_shadow_rows_go_to_the_sink_with_the_request_id_and_agreement(client, ch
     assert shadow.labels == ["Gentoo", "Gentoo"] and shadow.agrees == [False, True]
 
 
-def test_a_moved_challenger_is_seen_after_invalidate(client, challenger, make_registry):
-    scorer = ShadowScorer(make_registry(), 1.0, recheck_seconds=3600, start=False)
-    assert scorer.challenger_version("modelo_penguins") == challenger
-    client.set_alias("modelo_penguins", "challenger", "1")
-    assert scorer.challenger_version("modelo_penguins") == challenger  # cached
-    scorer.invalidate("modelo_penguins")
-    assert scorer.challenger_version("modelo_penguins") == "1"
-
-
 def test_a_challenger_that_cannot_load_is_not_used_and_shows_its_failure(client, challenger):
     settings = unit_settings()
 
     def loader(name, version):
         if version == challenger:
-            raise ModuleNotFoundError("No module named 'xgboost'")
-        return Fetched(FakePenguinModel(), None)
+            raise NotServable(f"{name}/{version} has no verified serving artifact")
+        return served(name, version)
 
-    registry = build_registry(settings, client=client, loader=loader, probe=dict)
+    registry = build_registry(settings, rest=client, loader=loader, probe=dict)
     scorer = ShadowScorer(registry, 1.0, start=False)
-    scorer.score(event())
+    scorer.score_batch([event()])
     assert scorer.stats() == {}
-    assert "xgboost" in registry.cache.failure("modelo_penguins", challenger).reason
+    assert "no verified" in registry.cache.failure("modelo_penguins", challenger).reason

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from app import metrics
 from app.factory import create_app
+from taller_mlflow.serving.metrics import registry_hooks
 from taller_mlflow.serving.webhooks import sign
 from tests.support import ADELIE
 from tests.unit.serving_fixtures import unit_settings
@@ -48,7 +48,7 @@ def make_api(make_registry, refreshes):
         settings = unit_settings(
             webhook_secret=secret, model_refresh_seconds=3600, shadow_fraction=0
         )
-        registry = make_registry(settings, hooks=metrics.registry_hooks())
+        registry = make_registry(settings, hooks=registry_hooks())
         real = registry.refresh_model
 
         def spy(name):

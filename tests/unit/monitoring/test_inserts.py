@@ -10,12 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
-from app.events import PredictionEvent, RowsEvent
-from app.schemas import Penguin
-from app.shadow import ShadowEvent
 from taller_mlflow.monitoring import inserts
 from taller_mlflow.monitoring.log import make_engine
 from taller_mlflow.monitoring.schema import create_schema, prediction_log
+from taller_mlflow.penguins import FEATURES
+from taller_mlflow.serving.events import Prediction
 from tests.support import ADELIE, GENTOO
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
@@ -49,21 +48,18 @@ def columns_event(rows: int = 2, **extra) -> dict:
 
 
 def every_kind() -> list:
-    penguins = [Penguin(**ADELIE), Penguin(**GENTOO)]
+    penguins = [ADELIE, GENTOO]
     return [
-        RowsEvent(
+        Prediction(  # /predict's: the validated values as lists
             **COMMON,
             endpoint="/predict",
             model_alias="production",
+            features={c: [p[c] for p in penguins] for c in FEATURES},
             labels=["Adelie", "Gentoo"],
-            penguins=penguins,
-            probabilities=[
-                {"Adelie": 0.97, "Chinstrap": 0.02, "Gentoo": 0.01},
-                {"Adelie": 0.0, "Chinstrap": 0.0, "Gentoo": 1.0},
-            ],
+            proba=np.array([[0.97, 0.02, 0.01], [0.0, 0.0, 1.0]]),
         ),
-        PredictionEvent(**columns_event()),
-        ShadowEvent(
+        Prediction(**columns_event()),
+        Prediction(
             **columns_event(endpoint="shadow", model_version="3", model_alias="challenger"),
             agrees=[True, False],
         ),
@@ -106,7 +102,7 @@ def test_the_sqlite_fast_path_stores_and_reads_back_like_sqlalchemys_insert(tmp_
 @pytest.mark.parametrize("per_statement", [1, 7, 500])
 def test_a_batch_larger_than_one_statement_is_written_whole(tmp_path, monkeypatch, per_statement):
     monkeypatch.setattr(inserts, "MAX_ROWS_PER_STATEMENT", per_statement)
-    events = [PredictionEvent(**columns_event(rows=n, request_id=f"r{n}")) for n in (1, 9, 10)]
+    events = [Prediction(**columns_event(rows=n, request_id=f"r{n}")) for n in (1, 9, 10)]
     rows = written(tmp_path, "many.db", inserts.SQLITE, events)
     column = {c: [r[i] for r in rows] for i, c in enumerate(inserts.COLUMNS)}
     assert column["request_id"] == ["r1"] + ["r9"] * 9 + ["r10"] * 10
@@ -133,7 +129,7 @@ def test_timestamps_are_stored_as_sqlalchemys_sqlite_datetime_text(micro):
 def test_logged_probabilities_are_rounded_like_predicts_answer():
     """onnxruntime answers float32: the log keeps 6 decimals, never 1.0000001192092896."""
     proba = np.asarray([[1.0, 0.0, 0.0], [0.1234567, 0.3, 0.5765433]], dtype=np.float32)
-    event = PredictionEvent(**columns_event(proba=proba))
+    event = Prediction(**columns_event(proba=proba))
     assert event.probability_maps() == [
         {"Adelie": 1.0, "Chinstrap": 0.0, "Gentoo": 0.0},
         {"Adelie": 0.123457, "Chinstrap": 0.3, "Gentoo": 0.576543},

@@ -20,7 +20,8 @@ from taller_mlflow.serving.cache import ModelCache
 from taller_mlflow.serving.catalogue import Catalogue
 from taller_mlflow.settings import Settings
 from taller_mlflow.training.model import split
-from tests.unit.fakes import FakeLoader, FakeMlflowClient
+from tests.unit.fakes import FakeLoader, FakeRest
+from tests.unit.monitoring.mlflow_fakes import FakeMlflowClient
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -212,7 +213,10 @@ def test_the_listing_shows_each_versions_last_drift_status(engine, client, pengu
     client.add_version("modelo_penguins")  # version 2, never checked
     log_rows(engine, stream(penguins), NOW - timedelta(minutes=5))
     run_checks(settings(), engine, client, end=NOW)
-    [model] = Catalogue(client, ModelCache(FakeLoader()), "fake").describe()
+    rest = FakeRest()  # the API's view of the same registry, tags as the job left them
+    for version in ("1", "2"):
+        rest.add_version("modelo_penguins", tags=client.version_tags.get(("modelo_penguins", version)))
+    [model] = Catalogue(rest, ModelCache(FakeLoader()), lambda name: True).describe()
     versions = {v["version"]: v for v in model["versions"]}
     assert versions["1"]["drift_status"] == "ok"
     assert versions["1"]["drift_checked_at"]

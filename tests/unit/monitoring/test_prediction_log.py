@@ -8,19 +8,19 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
-from app.events import PredictionEvent
 from taller_mlflow.monitoring.inserts import COLUMNS
 from taller_mlflow.monitoring.log import PredictionLog
 from taller_mlflow.monitoring.schema import prediction_log
 from taller_mlflow.penguins import FEATURES
+from taller_mlflow.serving.events import Prediction
 from tests.support import wait_for
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
 
 
-def event(rows: int = 1, request_id: str = "r1", ts: datetime | None = None) -> PredictionEvent:
+def event(rows: int = 1, request_id: str = "r1", ts: datetime | None = None) -> Prediction:
     proba = np.tile([0.8, 0.15, 0.05], (rows, 1))
-    return PredictionEvent(
+    return Prediction(
         request_id=request_id,
         endpoint="/invocations",
         model_name="modelo_penguins",
@@ -143,10 +143,8 @@ def test_rows_carry_the_event(make_log, url):
 def test_shadow_rows_record_whether_each_row_agrees_with_production(make_log, url):
     from dataclasses import asdict
 
-    from app.shadow import ShadowEvent
-
     base = asdict(event(rows=2, request_id="s1")) | {"endpoint": "shadow", "model_version": "3"}
-    make_log(url).observe(ShadowEvent(**base, agrees=[True, False]))
+    make_log(url).observe(Prediction(**base | {"agrees": [True, False]}))
     assert wait_for(lambda: count(url) == 2, timeout=5, interval=0.02)
     engine = sa.create_engine(url)
     with engine.connect() as conn:

@@ -1,12 +1,15 @@
-"""Loading versions: once per version, failures recorded with backoff, outages not held against one."""
+"""Loading versions: once per version, at most max_models of them, failures recorded with backoff,
+outages not held against one."""
 
-import pickle
 import threading
 
 import pytest
 
-from taller_mlflow.serving.cache import ModelCache, ModelLoadFailed
-from taller_mlflow.serving.refs import RegistryUnavailable
+from taller_mlflow.serving.artifacts import NotServable
+from taller_mlflow.serving.cache import ModelCache
+from taller_mlflow.serving.manifest import ManifestError
+from taller_mlflow.serving.onnx_model import GraphError
+from taller_mlflow.serving.problems import ModelLoadFailed, RegistryUnavailable
 from tests.unit.fakes import FakeLoader
 
 
@@ -21,11 +24,11 @@ class Clock:
 @pytest.mark.parametrize(
     "error",
     [
-        pickle.UnpicklingError("invalid load key, 'x'."),
-        ModuleNotFoundError("No module named 'sklearn.ensemble._forest_v2'"),
-        AttributeError("Can't get attribute 'Tree' on <module 'sklearn.tree._tree'>"),
+        NotServable("m/3 has no verified serving artifact"),
+        ManifestError("sha256 of model.onnx is 1234..., the version's tag says 5678..."),
+        GraphError("onnxruntime cannot load the graph: protobuf parsing failed"),
     ],
-    ids=["unpickling", "missing-module", "other-scikit-learn"],
+    ids=["unverified", "sha256-mismatch", "not-a-graph"],
 )
 def test_a_version_that_cannot_be_loaded_is_recorded_with_its_reason(error):
     failures = []
@@ -101,3 +104,30 @@ def test_concurrent_requests_for_a_new_version_load_it_once():
     for t in threads:
         t.join()
     assert loader.calls[("m", "1")] == 1
+
+
+def test_past_max_models_the_least_recently_used_version_is_dropped():
+    cache = ModelCache(FakeLoader(), max_models=2)
+    cache.load("m", "1")
+    cache.load("m", "2")
+    cache.get("m", "1")  # 1 is now more recent than 2
+    cache.load("m", "3")
+    assert [m.version for m in cache.loaded] == ["1", "3"]
+    assert cache.evictions == 1
+
+
+def test_an_evicted_version_loads_again_when_asked_for():
+    loader = FakeLoader()
+    cache = ModelCache(loader, max_models=1)
+    cache.load("m", "1")
+    cache.load("m", "2")
+    assert cache.get("m", "1") is None
+    assert cache.load("m", "1").version == "1"
+    assert loader.calls[("m", "1")] == 2
+
+
+def test_drop_forgets_a_loaded_version():
+    cache = ModelCache(FakeLoader())
+    cache.load("m", "1")
+    assert cache.drop("m", "1") is True
+    assert cache.get("m", "1") is None and cache.drop("m", "1") is False

@@ -1,29 +1,37 @@
 """refresh_model (what a webhook triggers): one model's aliases re-resolved at once, by the poll's
 rule: a version is swapped in only after it loaded and passed its smoke prediction."""
 
-import pickle
 import threading
 
 import numpy as np
 
-from taller_mlflow.serving.cache import Fetched
-from tests.unit.fakes import SIGNATURE, FakePenguinModel
+from taller_mlflow.serving.artifacts import NotServable, ServedModel, smoke_check
+from taller_mlflow.serving.build import build_registry
+from tests.unit.fakes import FakeGraph, fake_manifest
+from tests.unit.serving_fixtures import unit_settings
 
 
 def served_version(registry, text="modelo_penguins") -> str:
     return registry.get(registry.parse(text))[0].version
 
 
-class NaNModel(FakePenguinModel):
-    """Unpickles fine, predicts garbage: only the smoke prediction can tell."""
+class NaNGraph(FakeGraph):
+    """Loads fine, predicts garbage: only the smoke prediction can tell."""
 
-    def predict_proba(self, frame):
-        return np.full((len(frame), 3), np.nan)
+    def predict_proba(self, columns):
+        return np.full((len(columns["island"]), 3), np.nan)
 
 
-class OneColumnModel(FakePenguinModel):
-    def predict_proba(self, frame):
-        return np.ones((len(frame), 1))
+class OneColumnGraph(FakeGraph):
+    def predict_proba(self, columns):
+        return np.ones((len(columns["island"]), 1))
+
+
+class OtherAnswerGraph(FakeGraph):
+    """Answers the example with another class than the gate saw."""
+
+    def predict_proba(self, columns):
+        return np.tile([0.05, 0.9, 0.05], (len(columns["island"]), 1))
 
 
 def test_refresh_model_swaps_a_moved_alias_at_once(client, make_registry):
@@ -36,7 +44,7 @@ def test_refresh_model_swaps_a_moved_alias_at_once(client, make_registry):
 
 def test_refresh_model_touches_only_the_named_model(client, make_registry):
     client.set_alias("otro", "production", client.add_version("otro"))
-    registry = make_registry()
+    registry = make_registry(unit_settings(served_models="modelo_penguins,otro"))
     assert (served_version(registry), served_version(registry, "otro")) == ("2", "1")
     client.set_alias("otro", "production", client.add_version("otro"))
     client.set_alias("modelo_penguins", "production", client.add_version("modelo_penguins"))
@@ -45,30 +53,31 @@ def test_refresh_model_touches_only_the_named_model(client, make_registry):
     assert served_version(registry) == "2"  # its alias moved too, but no event said so
 
 
-def test_refresh_model_never_swaps_in_a_version_that_cannot_unpickle(client, loader, make_registry):
+def test_refresh_model_never_swaps_in_an_unverified_version(client, loader, make_registry):
     registry = make_registry()
     assert served_version(registry) == "2"
-    broken = client.add_version("modelo_penguins")
-    loader.broken[("modelo_penguins", broken)] = pickle.UnpicklingError("invalid load key, 'x'.")
+    broken = client.add_version("modelo_penguins", verified=False)
+    loader.broken[("modelo_penguins", broken)] = NotServable("no verified serving artifact")
     client.set_alias("modelo_penguins", "production", broken)
     assert registry.refresh_model("modelo_penguins") == {"production": "2"}
     assert served_version(registry) == "2"
-    assert registry.cache.failure("modelo_penguins", broken).reason.startswith("UnpicklingError")
+    assert registry.cache.failure("modelo_penguins", broken).reason.startswith("NotServable")
 
 
-def test_a_version_failing_its_smoke_prediction_is_never_swapped_in(client, make_registry):
-    nan, narrow = client.add_version("modelo_penguins"), client.add_version("modelo_penguins")
-    models = {nan: NaNModel(), narrow: OneColumnModel()}
+def test_a_version_failing_its_smoke_prediction_is_never_swapped_in(client):
+    nan, narrow, other = (client.add_version("modelo_penguins") for _ in range(3))
+    graphs = {nan: NaNGraph(), narrow: OneColumnGraph(), other: OtherAnswerGraph()}
 
     def loader(name, version):
-        return Fetched(models.get(version, FakePenguinModel()), f"run-{version}", SIGNATURE)
+        model = ServedModel(
+            name, version, None, fake_manifest(name, version), graphs.get(version, FakeGraph())
+        )
+        smoke_check(model)  # what the artifact loader runs on every graph it loads
+        return model
 
-    from taller_mlflow.serving.build import build_registry
-    from tests.unit.serving_fixtures import unit_settings
-
-    registry = build_registry(unit_settings(), client=client, loader=loader, probe=dict)
+    registry = build_registry(unit_settings(), rest=client, loader=loader, probe=dict)
     assert served_version(registry) == "2"
-    for bad, why in [(nan, "not probabilities"), (narrow, "shape (1, 1)")]:
+    for bad, why in [(nan, "differ"), (narrow, "shape (1, 1)"), (other, "the gate saw")]:
         client.set_alias("modelo_penguins", "production", bad)
         registry.refresh_model("modelo_penguins")
         registry.refresh()  # the poll obeys the same rule

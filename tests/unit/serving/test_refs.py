@@ -2,14 +2,8 @@
 
 import pytest
 
-from taller_mlflow.serving.refs import (
-    ModelNotFound,
-    ModelRef,
-    RegistryUnavailable,
-    Resolution,
-    Resolver,
-)
-from tests.unit.fakes import FakeMlflowClient
+from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
+from taller_mlflow.serving.refs import ModelRef, Resolution, Resolver
 
 
 def test_bare_name_means_the_default_alias_implicitly():
@@ -35,36 +29,28 @@ def test_malformed_references_are_refused_with_value_error(text):
 
 def test_default_alias_resolves_to_its_version(client):
     ref = ModelRef.parse("modelo_penguins", "production")
-    assert Resolver(client, "fake").resolve(ref) == Resolution("modelo_penguins", "2", "alias")
+    assert Resolver(client).resolve(ref) == Resolution("modelo_penguins", "2", "alias")
 
 
 def test_missing_default_alias_falls_back_to_the_latest_version(client):
     client.add_version("sin_alias")
     client.add_version("sin_alias")
     ref = ModelRef.parse("sin_alias", "production")
-    assert Resolver(client, "fake").resolve(ref) == Resolution("sin_alias", "2", "latest")
-
-
-def test_latest_fallback_reads_every_page_of_versions():
-    client = FakeMlflowClient(page_cap=3)
-    for _ in range(8):
-        client.add_version("many")
-    ref = ModelRef.parse("many", "production")
-    assert Resolver(client, "fake").resolve(ref).version == "8"
+    assert Resolver(client).resolve(ref) == Resolution("sin_alias", "2", "latest")
 
 
 def test_an_explicit_alias_that_does_not_exist_is_not_found(client):
     with pytest.raises(ModelNotFound, match="modelo_penguins@champion"):
-        Resolver(client, "fake").resolve(ModelRef.parse("modelo_penguins@champion", "production"))
+        Resolver(client).resolve(ModelRef.parse("modelo_penguins@champion", "production"))
 
 
 @pytest.mark.parametrize("text", ["nope", "nope@production", "nope/1", "modelo_penguins/9"])
 def test_unknown_models_and_versions_are_not_found(client, text):
     with pytest.raises(ModelNotFound):
-        Resolver(client, "fake").resolve(ModelRef.parse(text, "production"))
+        Resolver(client).resolve(ModelRef.parse(text, "production"))
 
 
 def test_an_unreachable_server_is_registry_unavailable_not_not_found(client):
     client.down = True
-    with pytest.raises(RegistryUnavailable, match="MLflow at fake"):
-        Resolver(client, "fake").resolve(ModelRef.parse("modelo_penguins", "production"))
+    with pytest.raises(RegistryUnavailable, match="MLflow at http://fake-mlflow"):
+        Resolver(client).resolve(ModelRef.parse("modelo_penguins", "production"))

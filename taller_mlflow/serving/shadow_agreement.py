@@ -5,13 +5,7 @@ every worker's)."""
 import threading
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter
-
-SHADOW_ROWS = Counter(
-    "api_shadow_rows_total",
-    "Rows scored by the challenger beside production, by whether the labels agreed",
-    ["model", "challenger_version", "agrees"],
-)
+from taller_mlflow.serving.metrics import SHADOW_ROWS
 
 
 @dataclass
