@@ -6,8 +6,9 @@ single-node swarm, the API with 3 replicas behind HAProxy.
 It builds the project's images with compose (the same tags as the compose stack, so a no-op
 after tests/stack/test_stack.py), makes the engine a swarm if it is none (and leaves the swarm
 at the end only then), deploys the stack as `taller-swarm-t13` with random passwords and the
-proxy on port 28989 (SWARM_TEST_PORT), trains the quick grid in a one-off read-only container on
-the stack's network, then under a steady load (8 clients, 60 s each):
+proxy on port 28989 (SWARM_TEST_PORT), trains the quick grid in a one-off read-only container of
+the training image (train/Dockerfile; the API image has no MLflow) on the stack's network, then
+under a steady load (8 clients, 60 s each):
   - kills one API replica's container: swarm replaces it, and at most 0.5% of requests fail;
   - rolls the API service (`docker service update --force`, start-first): no request fails.
 The measured numbers are printed. The stack, its network and volumes are removed afterwards.
@@ -83,13 +84,13 @@ def _servers_answering(url: str, tries: int = 30) -> set[str]:
     return seen
 
 
-def _bring_up(stack: SwarmStack, api_image: str, phases: dict[str, float]) -> None:
+def _bring_up(stack: SwarmStack, train_image: str, phases: dict[str, float]) -> None:
     """Deploy, train once the stores and MLflow run, and wait until every replica predicts."""
     mark = time.monotonic()
     stack.deploy()
     _wait_for_stores(stack)
     phases["deploy"] = time.monotonic() - mark
-    trained = train(stack, api_image)
+    trained = train(stack, train_image)
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
     phases["train"] = time.monotonic() - mark - phases["deploy"]
     warm = wait_for(lambda: len(_servers_answering(stack.url)) == REPLICAS, 300, 2)
@@ -119,7 +120,7 @@ def stack(pytestconfig):
     with single_node_swarm():
         deployed = SwarmStack(STACK, _settings(images, port), port)
         try:
-            _bring_up(deployed, images["API_IMAGE"], phases)
+            _bring_up(deployed, images["TRAIN_IMAGE"], phases)
             yield deployed
         finally:
             deployed.remove()

@@ -182,7 +182,7 @@ def test_images_pinned_and_overridable():
         wanted = rf"image: \$\{{{var}:-{pattern}\}}"
         assert re.search(wanted, text), f"{svc}: want image: ${{{var}:-<pinned tag>}}"
         assert re.fullmatch(pattern, services[svc]["image"])
-    for svc in ["minio-init", "mlflow", "api", "jupyter"]:
+    for svc in ["minio-init", "mlflow", "api", "jupyter", "monitor"]:
         build = services[svc]["build"]
         assert Path(build["context"]) == ROOT
         assert build["args"]["PYTHON_IMAGE"] == "python:3.11-slim"

@@ -12,7 +12,13 @@ import pytest
 
 from taller_mlflow.local.servers import ROOT
 
-DOCKERFILES = ["mlflow/Dockerfile", "app/dockerfile", "JupyterLab/dockerfile", "minio/Dockerfile"]
+DOCKERFILES = [
+    "mlflow/Dockerfile",
+    "app/dockerfile",
+    "train/Dockerfile",
+    "JupyterLab/dockerfile",
+    "minio/Dockerfile",
+]
 
 
 def hadolint_bin() -> str:

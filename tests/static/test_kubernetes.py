@@ -321,6 +321,23 @@ def test_training_runs_as_a_job_and_an_opt_in_cronjob(objects):
     assert named(objects, "CronJob", "train")["spec"]["suspend"] is True
 
 
+def test_training_runs_in_the_training_image_and_only_the_api_in_the_api_image(objects):
+    """The API image holds no MLflow or scikit-learn (app/dockerfile): training and its promotion
+    gate run in train/Dockerfile's image, taller-mlflow/train, pinned like the others."""
+    api_image = containers(named(objects, "Deployment", "api"))[0]["image"]
+    assert api_image.rsplit(":", 1)[0].endswith("taller-mlflow/api"), api_image
+    for kind in ["Job", "CronJob"]:
+        image = containers(named(objects, kind, "train"))[0]["image"]
+        assert image.rsplit(":", 1)[0].endswith("taller-mlflow/train"), (kind, image)
+    on_api_image = {
+        f"{obj['kind']}/{obj['metadata']['name']}"
+        for obj in workloads(objects)
+        for c in containers(obj)
+        if c["image"] == api_image
+    }
+    assert on_api_image == {"Deployment/api"}, on_api_image
+
+
 # --- network policies ----------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""One version set: app/requirements.txt is generated from constraints.txt and pins the training
-versions, and every pin installs on the images' Python."""
+"""One version set: app/requirements.txt is generated from constraints.txt, pins as it does and holds
+none of the training stack, and every pin installs on the images' Python."""
 
 import os
 import re
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from taller_mlflow.local.servers import ROOT
+from tests.support.lean import FORBIDDEN_DISTRIBUTIONS
 
 
 def test_app_requirements_generated_from_constraints():
@@ -19,7 +20,10 @@ def test_app_requirements_generated_from_constraints():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_app_requirements_pin_training_versions():
+def test_app_requirements_hold_no_training_stack_and_pin_as_constraints_do():
+    """The API serves ONNX graphs over onnxruntime: its requirements name none of the training
+    stack, and each of their pins is the one constraints.txt holds."""
+
     def pins(path):
         found = {}
         for line in (ROOT / path).read_text().splitlines():
@@ -29,8 +33,12 @@ def test_app_requirements_pin_training_versions():
         return found
 
     app, constraints = pins("app/requirements.txt"), pins("constraints.txt")
-    for name in ["mlflow", "scikit-learn"]:
-        assert app.get(name) and app[name] == constraints.get(name), name
+    assert app, "app/requirements.txt pins nothing"
+    training = sorted(set(app) & set(FORBIDDEN_DISTRIBUTIONS))
+    assert not training, f"the API's requirements hold the training stack: {training}"
+    differ = {name: (version, constraints.get(name)) for name, version in app.items()}
+    differ = {name: pair for name, pair in differ.items() if pair[0] != pair[1]}
+    assert not differ, f"pinned otherwise than constraints.txt (app, constraints): {differ}"
 
 
 def test_constraints_admit_the_images_python():

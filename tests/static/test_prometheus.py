@@ -120,7 +120,9 @@ def test_monitor_service_reads_the_log_database_and_writes_to_mlflow():
     monitor = services["monitor"]
     env = monitor["environment"]
     assert monitor["command"] == ["python", "-m", "taller_mlflow.monitor"]
-    assert monitor["image"] == services["api"]["image"]  # the same package and pins
+    # The training stack's image (MLflow, SciPy): the API's holds neither. Same package and pins.
+    assert monitor["image"] == "taller_mlflow/train:local" != services["api"]["image"]
+    assert monitor["build"]["dockerfile"] == "train/Dockerfile"
     assert env["PREDICTION_LOG_URL"].startswith("postgresql+psycopg2://monitoring:")
     assert env["PREDICTION_LOG_URL"].endswith("@postgres:5432/monitoring")
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"

@@ -107,7 +107,13 @@ def test_images_never_receive_the_env_file():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert ".env" in ignored, ".dockerignore must keep .env out of every build context"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
-    for dockerfile in ["mlflow/Dockerfile", "app/dockerfile", "JupyterLab/dockerfile"]:
+    for dockerfile in [
+        "mlflow/Dockerfile",
+        "app/dockerfile",
+        "train/Dockerfile",
+        "JupyterLab/dockerfile",
+        "minio/Dockerfile",
+    ]:
         text = (ROOT / dockerfile).read_text()
         assert not re.search(r"^\s*(COPY|ADD)\s.*\.env\b", text, re.M), dockerfile
         assert not re.search(r"^\s*(ENV|ARG)\s+\S*(PASSWORD|SECRET|TOKEN|AWS_)", text, re.M), (

@@ -22,15 +22,19 @@ from tests.support import GENTOO, wait_for
 STACK_FILE = ROOT / "deploy/swarm/stack.yaml"
 STORE_IMAGES = ["MYSQL_IMAGE", "POSTGRES_IMAGE", "MINIO_IMAGE", "HAPROXY_IMAGE"]
 # The images the compose files build (and tests/stack/test_stack.py builds too): reused as they are.
+# TRAIN_IMAGE (the monitor service's build, train/Dockerfile) runs the one-off training: the API
+# image holds no MLflow or scikit-learn.
 BUILT = {
     "API_IMAGE": ("api", "taller_mlflow/api:local"),
     "MLFLOW_IMAGE": ("mlflow", "taller_mlflow/mlflow-server:local"),
     "MINIO_INIT_IMAGE": ("minio-init", "taller_mlflow/minio-init:local"),
+    "TRAIN_IMAGE": ("monitor", "taller_mlflow/train:local"),
 }
 BUILD_FILES = [
     "docker-compose-fastapi.yaml",
     "docker-compose-mlflow.yaml",
     "docker-compose-minio.yaml",
+    "docker-compose-monitor.yaml",
 ]
 
 
