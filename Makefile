@@ -16,7 +16,7 @@ TEST_WORKERS ?= 3
 JUPYTER ?= 1
 RUN_FLAGS = --stop-with-parent $(if $(filter 0 no false,$(JUPYTER)),--no-jupyter)
 
-.PHONY: help install install-dev run run-quick monitor promote test test-fast test-static lint format bench clean
+.PHONY: help install install-dev run run-quick monitor promote test test-fast test-static lint format bench bench-report load clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -64,10 +64,21 @@ format: install-dev ## ruff format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install-dev ## benchmark: the API vs `mlflow models serve` vs in-process scikit-learn, then swaps and the shadow; writes bench/results/
+bench: install-dev ## benchmark: the API vs `mlflow models serve`, scikit-learn, GridSearchCV; log, shadow, swaps; writes bench/results/ and the docs
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(PY) -m bench $(BENCH_ARGS)
-	$(PY) -m bench.promotion
+
+bench-report: ## rewrite docs/benchmark.md and README's benchmark block from bench/results/*.json
+	$(PY) -m bench.report_md
+
+# Locust against a running API (`make run`'s by default): LOAD_URL, LOAD_SECONDS, LOAD_USERS.
+LOAD_URL ?= http://127.0.0.1:8989
+LOAD_SECONDS ?= 60
+LOAD_USERS ?= 16
+load: install-dev ## Locust, headless, against LOAD_URL for LOAD_SECONDS; report in bench/results/load.html
+	$(VENV)/bin/locust -f bench/locustfile.py --headless --host $(LOAD_URL) \
+	  --users $(LOAD_USERS) --spawn-rate $(LOAD_USERS) --run-time $(LOAD_SECONDS)s \
+	  --html bench/results/load.html --only-summary
 
 # The drift job, once, over the last 24 h: `make run`'s prediction log and MLflow by default;
 # an exported PREDICTION_LOG_URL, and MLFLOW_TRACKING_URI (environment or .env), point it elsewhere.
@@ -76,11 +87,12 @@ monitor: install ## one drift check now: each version's logged predictions vs. i
 	  $(PY) -m taller_mlflow.monitor --once $(MONITOR_ARGS)
 
 # The promotion gate by hand, against MLFLOW_TRACKING_URI (environment or .env; make run's MLflow
-# by default): `make promote V=5`, `make promote V=5 FORCE=1`, `make promote ROLLBACK=1`.
-promote: install ## move @production to version V through the promotion gate (FORCE=1 overrides it; ROLLBACK=1 undoes the last move)
+# by default): `make promote V=5`, `make promote V=5 FORCE=1`, `make promote ROLLBACK=1`, and
+# `make promote EXPORT=3` to verify and log the serving artifact of a version registered before it.
+promote: install ## move @production to version V through the promotion gate (FORCE=1 overrides it; ROLLBACK=1 undoes the last move; EXPORT=N verifies version N's ONNX graph for the API)
 	PREDICTION_LOG_URL="$${PREDICTION_LOG_URL:-sqlite:///$(CURDIR)/.run/monitoring.db}" \
-	  $(PY) -m taller_mlflow.promote $(if $(filter 1 yes true,$(ROLLBACK)),--rollback,$(V)) \
-	  $(if $(filter 1 yes true,$(FORCE)),--force) $(PROMOTE_ARGS)
+	  $(PY) -m taller_mlflow.promote $(if $(EXPORT),--export $(EXPORT),$(if $(filter 1 yes true,$(ROLLBACK)),--rollback,$(V)) \
+	  $(if $(filter 1 yes true,$(FORCE)),--force)) $(PROMOTE_ARGS)
 
 clean: ## remove the embedded run's data (.run/)
 	rm -rf .run

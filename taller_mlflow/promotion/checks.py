@@ -1,9 +1,13 @@
-"""The gate's four checks on a candidate version, each one a Check(name, passed, detail).
+"""The gate's four checks on a candidate version, each one a Check(name, passed, detail), in the
+order they run:
 
-1. it loads in a fresh process with no S3 keys, and 2. predicts its registered input example
-   (both from one probe: taller_mlflow.promotion.probe);
-3. its ONNX fast path agrees with scikit-learn on the evaluation rows (the API would otherwise
-   serve it with scikit-learn alone, or, worse, serve different answers);
+1. its ONNX graph agrees with scikit-learn, through the API's own runtime, on its held-out
+   evaluation rows and on every penguin of the packaged CSV; when it does, the graph and its
+   manifest are logged with the version and the version is tagged `serving.*`: the API serves
+   a version from nothing else (taller_mlflow.promotion.serving_artifact);
+2. it loads in a fresh process with no S3 keys exactly as the API will (its verified serving
+   artifact, over REST, no pickle), and 3. predicts its registered input example there (both
+   from one probe: taller_mlflow.promotion.probe);
 4. its accuracy on the evaluation rows is at least production's on the same rows, minus a
    tolerance. With no production version yet, there is nothing to be worse than: it passes.
 """
@@ -13,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score
 
-from taller_mlflow.promotion.evaluation import as_api_rows, split_rows
+from taller_mlflow.mlflow_setup import is_transient
+from taller_mlflow.promotion.evaluation import split_rows
 from taller_mlflow.promotion.probe import ProbeResult
 
+SERVING = "ONNX graph verified against scikit-learn"
 LOADS = "loads in a fresh process without S3 keys"
 PREDICTS = "predicts its input example"
-FAST_PATH = "ONNX fast path agrees with scikit-learn"
 ACCURACY = "accuracy vs production"
 # Accuracies are k/n: compare them without float noise deciding a tie (0.99 - 0.01 vs 0.98).
 EPSILON = 1e-9
@@ -45,21 +50,26 @@ def one_line(exc: BaseException) -> str:
 def fresh_process_checks(result: ProbeResult) -> list[Check]:
     if not result.loaded:
         return [Check(LOADS, False, result.detail), Check(PREDICTS, False, "not loaded")]
-    loaded = Check(LOADS, True, "loaded through the tracking server")
+    graph = f" (sha256 {result.sha256[:12]})" if result.sha256 else ""
+    loaded = Check(LOADS, True, f"its verified ONNX graph{graph}, through the tracking server")
     return [loaded, Check(PREDICTS, result.predicted, result.detail)]
 
 
-def fast_path_check(sk_model, frame) -> Check:
-    """Compile the candidate to ONNX and verify it row by row, batched and as columns."""
-    from taller_mlflow.fastpath import OnnxPipeline, to_onnx, verify
+def serving_check(client, name: str, version: str, fitted, rows) -> Check:
+    """Build the candidate's graph, verify it against scikit-learn and, when it agrees, log it
+    with the version as its serving artifact (`fitted` is a promotion.fitted.Fitted). A registry
+    briefly away is raised, not failed: training's promote_retrying tries the promotion again."""
+    from taller_mlflow.promotion.serving_artifact import export
 
-    rows = as_api_rows(frame)
     try:
-        classes = [str(c) for c in sk_model.classes_]
-        verify(OnnxPipeline(to_onnx(sk_model), classes), sk_model, classes, rows)
-    except Exception as exc:  # noqa: BLE001 - any failure to compile or agree fails the check
-        return Check(FAST_PATH, False, one_line(exc))
-    return Check(FAST_PATH, True, f"same classes and probabilities on {len(rows)} rows")
+        done = export(
+            client, name, version, fitted.run_id, fitted.sk_model, rows, fitted.input_example
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure to convert, agree or log fails it
+        if is_transient(exc):
+            raise
+        return Check(SERVING, False, one_line(exc))
+    return Check(SERVING, True, done.line())
 
 
 def accuracy(model, frame) -> float:

@@ -60,11 +60,19 @@ def read_eval_rows(path) -> pd.DataFrame:
 
 def load_eval_rows(client, name: str, version: str) -> pd.DataFrame:
     """The evaluation rows of `name`/`version` (FEATURES + species), read through `client`'s
-    tracking server. Raises EvalRowsMissing, naming the version, when its run has none."""
+    tracking server. Raises EvalRowsMissing, naming the version, when its run has none.
+
+    The run's listing is read first: through the artifact proxy, downloading a file that is not
+    there is a server error, which MLflow's client retries with backoff for minutes, and versions
+    registered before training logged these rows (which --export verifies) have none."""
     try:
         run_id = client.get_model_version(name, str(version)).run_id
         if not run_id:
             raise EvalRowsMissing(f"{name}/{version} has no source run")
+        if EVAL_ROWS_PATH not in {f.path for f in client.list_artifacts(run_id, EVAL_DIR)}:
+            raise EvalRowsMissing(
+                f"{name}/{version} has no readable {EVAL_ROWS_PATH}: run {run_id} logged none"
+            )
         with tempfile.TemporaryDirectory(prefix="eval-rows-") as tmp:
             return read_eval_rows(client.download_artifacts(run_id, EVAL_ROWS_PATH, tmp))
     except (MlflowException, OSError) as exc:

@@ -1,42 +1,41 @@
 """The promotion gate: check a candidate version, then move the alias, or leave it and say why.
 
-`Gate.promote(version)` runs the candidate's own checks (fresh-process load, input example, fast
-path, accuracy on its evaluation rows) first, then, under the model's promotion lease, reads the
-version the alias points at, scores it on the same rows, compares, and either tags the candidate
-with its predecessor and moves the alias, or tags it `promotion.rejected`. The read and the move
-under one lease make concurrent promotions queue, so every version's `promotion.previous_version`
-is the version it really replaced, which is what `Gate.rollback()` moves the alias back to.
+`Gate.promote(version)` runs the candidate's own checks first, in this order: its ONNX graph is
+built, verified against scikit-learn and, when it agrees, logged with the version as its serving
+artifact (taller_mlflow.promotion.serving_artifact); then a fresh process with no S3 keys loads
+that artifact exactly as the API will and predicts the registered input example. Then, under the
+model's promotion lease, it reads the version the alias points at, scores it on the same held-out
+rows, compares, and either tags the candidate with its predecessor and moves the alias
+(taller_mlflow.promotion.trail), or tags it `promotion.rejected`. The read and the move under one
+lease make concurrent promotions queue, so every version's `promotion.previous_version` is the
+version it really replaced, which is what `Gate.rollback()` (taller_mlflow.promotion.rollback)
+moves the alias back to.
 
-Training's automatic promotion and `python -m taller_mlflow.promote` both come through here.
+Training's automatic promotion, the notebook, `make run` and `python -m taller_mlflow.promote` all
+come through here, so every version that goes live unforced has its verified serving artifact.
 """
 
 import time
 from datetime import UTC, datetime
 
-from mlflow.exceptions import MlflowException
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from taller_mlflow.mlflow_setup import is_transient
 from taller_mlflow.promotion import checks as ck
 from taller_mlflow.promotion import outcome as oc
+from taller_mlflow.promotion import trail
 from taller_mlflow.promotion.agreement import agreement_for, agreement_from_log
-from taller_mlflow.promotion.aliases import move_alias
+from taller_mlflow.promotion.aliases import alias_target, move_and_confirm, ready_version
 from taller_mlflow.promotion.evaluation import EvalRowsMissing, load_eval_rows
+from taller_mlflow.promotion.fitted import fitted_loader
 from taller_mlflow.promotion.lease import Lease
 from taller_mlflow.promotion.outcome import Outcome, PromotionError
 from taller_mlflow.promotion.probe import run_probe
+from taller_mlflow.promotion.rollback import rollback
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def mlflow_loader(client, tracking_uri: str):
-    """(name, version) -> the scikit-learn model, fetched through the tracking server."""
-    from taller_mlflow.serving.loader import MlflowLoader
-
-    loader = MlflowLoader(client, tracking_uri)
-    return lambda name, version: loader(name, version).sk_model
 
 
 class Gate:
@@ -51,7 +50,7 @@ class Gate:
         probe=run_probe,
         loader=None,
         eval_rows=load_eval_rows,
-        fast_path=ck.fast_path_check,
+        serving=ck.serving_check,
         agreement=agreement_for,
         lease=Lease,
         now=utc_now,
@@ -60,59 +59,41 @@ class Gate:
         self.client, self.tracking_uri, self.name, self.alias = client, tracking_uri, name, alias
         self.tolerance = tolerance
         self.probe, self.eval_rows, self.agreement = probe, eval_rows, agreement
-        self.fast_path = fast_path
-        self.loader = loader or mlflow_loader(client, tracking_uri)
+        self.serving = serving
+        # (name, version) -> promotion.fitted.Fitted: the pickle, for conversion and scoring
+        self.loader = loader or fitted_loader(client, tracking_uri)
         self.lease = lease
         self.now, self.say = now, say
 
-    # --- reading the registry ----------------------------------------------------------------
     def current(self) -> str | None:
         """The version the alias points at, None when the model or the alias does not exist."""
-        try:
-            aliases = self.client.get_registered_model(self.name).aliases or {}
-        except MlflowException as exc:
-            if str(exc.error_code) == "RESOURCE_DOES_NOT_EXIST":
-                return None
-            raise
-        version = aliases.get(self.alias)
-        return None if version is None else str(version)
+        return alias_target(self.client, self.name, self.alias)
 
-    def version(self, version: str):
-        try:
-            mv = self.client.get_model_version(self.name, str(version))
-        except MlflowException as exc:
-            raise PromotionError(f"{self.name} version {version}: {exc.message}") from exc
-        if mv.status not in (None, "READY"):
-            raise PromotionError(f"{self.name} version {version} is {mv.status}, not READY")
-        return mv
-
-    def _moved(self, version: str) -> None:
-        move_alias(self.client, self.name, version, self.alias)
-        if self.current() != version:
-            raise PromotionError(f"@{self.alias} of {self.name} did not move to {version}")
-
-    # --- promotion ---------------------------------------------------------------------------
     def candidate_checks(self, version: str) -> tuple[list[ck.Check], object, object]:
-        """The checks that need no production version: (checks, eval rows, fitted model)."""
-        checks = ck.fresh_process_checks(self.probe(self.tracking_uri, self.name, version))
-        rows = model = None
+        """The checks that need no production version, in the order they run: the serving
+        artifact first (built, verified, logged), then the fresh-process probe, which loads that
+        artifact. Returns (checks, eval rows or an EvalRowsMissing, fitted model or None)."""
         try:
             rows = self.eval_rows(self.client, self.name, version)
         except EvalRowsMissing as exc:
-            checks.append(ck.failed(ck.FAST_PATH, f"no evaluation rows: {exc}"))
-            return checks, None, None
+            rows = exc  # the graph is still verified on the CSV; the comparison fails closed
         try:
-            model = self.loader(self.name, version)
+            fitted = self.loader(self.name, version)
         except Exception as exc:  # noqa: BLE001 - a model that cannot load fails the check
-            checks.append(ck.failed(ck.FAST_PATH, f"cannot load here: {ck.one_line(exc)}"))
-            return checks, rows, None
-        checks.append(self.fast_path(model, rows))
-        return checks, rows, model
+            fitted = None
+            serving = ck.failed(ck.SERVING, f"cannot load here: {ck.one_line(exc)}")
+        else:
+            usable = None if isinstance(rows, EvalRowsMissing) else rows
+            serving = self.serving(self.client, self.name, version, fitted, usable)
+        probed = ck.fresh_process_checks(self.probe(self.tracking_uri, self.name, version))
+        return [serving, *probed], rows, fitted
 
-    def compare(self, outcome: Outcome, rows, model) -> ck.Check:
-        if rows is None or model is None:
-            return ck.failed(ck.ACCURACY, "not measured: no evaluation rows or no model")
-        outcome.candidate_accuracy = ck.accuracy(model, rows)
+    def compare(self, outcome: Outcome, rows, fitted) -> ck.Check:
+        if isinstance(rows, EvalRowsMissing):
+            return ck.failed(ck.ACCURACY, f"not measured: no evaluation rows: {rows}")
+        if fitted is None:
+            return ck.failed(ck.ACCURACY, "not measured: the candidate does not load here")
+        outcome.candidate_accuracy = ck.accuracy(fitted, rows)
         production = None
         if outcome.previous is not None:
             try:
@@ -127,72 +108,30 @@ class Gate:
         )
 
     def promote(self, version: str, force: bool = False) -> Outcome:
-        version = str(self.version(version).version)
+        version = str(ready_version(self.client, self.name, version).version)
         outcome = Outcome(self.name, self.alias, version, oc.UNCHANGED, forced=force)
         outcome.agreement = self.agreement(self.name, version)
         if self.current() == version:
             return outcome
-        checks, rows, model = self.candidate_checks(version)
+        checks, rows, fitted = self.candidate_checks(version)
         with self.lease(self.client, self.name, on_wait=self.say) as lease:
             outcome.previous = self.current()
             if outcome.previous == version:  # a concurrent promotion of this very version won
                 return outcome
-            outcome.checks = [*checks, self.compare(outcome, rows, model)]
+            outcome.checks = [*checks, self.compare(outcome, rows, fitted)]
             if outcome.failures() and not force:
-                self._reject(outcome)
+                trail.record_rejection(self.client, outcome, self.now())
                 return outcome
             if not lease.held():
                 raise PromotionError(f"lost the promotion lease of {self.name}: try again")
-            self._promote(outcome)
+            trail.record_promotion(self.client, outcome, self.now())
+            move_and_confirm(self.client, self.name, version, self.alias)
+            outcome.status = oc.PROMOTED
+            outcome.warning = trail.unserved_warning(self.client, outcome)
         return outcome
 
-    def _reject(self, outcome: Outcome) -> None:
-        outcome.status = oc.REJECTED_STATUS
-        reason = f"{self.now()}: {outcome.reason()}"
-        self.client.set_model_version_tag(self.name, outcome.version, oc.REJECTED, oc.clip(reason))
-
-    def _promote(self, outcome: Outcome) -> None:
-        name, version = self.name, outcome.version
-        tags = {
-            oc.PROMOTED_AT: self.now(),
-            oc.FORCED: str(outcome.forced).lower(),
-            oc.EVALUATION: next(c.detail for c in outcome.checks if c.name == ck.ACCURACY),
-        }
-        if outcome.previous is not None:
-            tags[oc.PREVIOUS] = outcome.previous
-        if outcome.forced and outcome.failures():
-            tags[oc.FORCED_OVER] = outcome.reason()
-        existing = dict(self.client.get_model_version(name, version).tags or {})
-        # Stale trail from an earlier life of this version would mislead a later rollback.
-        stale = [oc.REJECTED, oc.FORCED_OVER, oc.ROLLED_BACK] + [oc.PREVIOUS] * (
-            outcome.previous is None
-        )
-        for key in stale:
-            if key in existing and key not in tags:
-                self.client.delete_model_version_tag(name, version, key)
-        for key, value in tags.items():  # before the move: the trail is there once it is live
-            self.client.set_model_version_tag(name, version, key, oc.clip(value))
-        self._moved(version)
-        outcome.status = oc.PROMOTED
-
-    # --- rollback ----------------------------------------------------------------------------
     def rollback(self) -> Outcome:
-        with self.lease(self.client, self.name, on_wait=self.say):
-            current = self.current()
-            if current is None:
-                raise PromotionError(f"{self.name} has no @{self.alias}: nothing to roll back")
-            tags = dict(self.version(current).tags or {})
-            previous = tags.get(oc.PREVIOUS)
-            if not previous:
-                raise PromotionError(
-                    f"{self.name} version {current} (@{self.alias}) records no previous version "
-                    f"({oc.PREVIOUS}): nothing to roll back to"
-                )
-            self.version(previous)
-            self._moved(previous)
-            note = f"{self.now()}: @{self.alias} moved back to version {previous}"
-            self.client.set_model_version_tag(self.name, current, oc.ROLLED_BACK, note)
-        return Outcome(self.name, self.alias, previous, oc.ROLLED_BACK_STATUS, previous=current)
+        return rollback(self.client, self.name, self.alias, self.lease, self.now, self.say)
 
 
 def gate_for(settings, client, say=print) -> Gate:

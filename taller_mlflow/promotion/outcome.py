@@ -39,6 +39,7 @@ class Outcome:
     candidate_accuracy: float | None = None
     production_accuracy: float | None = None
     agreement: float | None = None
+    warning: str | None = None  # e.g. forced live, but the API will not serve it: why, and what
 
     @property
     def live(self) -> bool:

@@ -1,15 +1,24 @@
-"""Promote a registered version through the gate, or roll back the last promotion.
+"""Promote a registered version through the gate, roll back the last promotion, or export a
+version's serving artifact.
 
     python -m taller_mlflow.promote VERSION [--force] [--model NAME] [--tolerance 0.01]
     python -m taller_mlflow.promote --rollback [--model NAME]
+    python -m taller_mlflow.promote --export VERSION [--model NAME]
 
-The gate checks that the version loads in a fresh process without S3 keys, predicts its input
-example, that its ONNX fast path agrees with scikit-learn, and that its accuracy on its held-out
-evaluation rows is at least production's on the same rows minus the tolerance. Then it moves the
-alias (MODEL_ALIAS, default production), or leaves it and tags the version `promotion.rejected`.
+The gate checks that the version's ONNX graph agrees with scikit-learn (and logs it with the
+version as its serving artifact, the only thing the API serves it from), that the version then
+loads in a fresh process without S3 keys exactly as the API will and predicts its input example,
+and that its accuracy on its held-out evaluation rows is at least production's on the same rows
+minus the tolerance. Then it moves the alias (MODEL_ALIAS, default production), or leaves it and
+tags the version `promotion.rejected`. --force moves it anyway; when the graph was not verified,
+it also prints a warning line: the API will not serve that version.
 
-Exit codes: 0 the alias points at the version (moved, or already there); 3 the gate rejected the
-version; 1 anything else (unknown version, nothing to roll back, MLflow unreachable).
+--export verifies and logs the serving artifact of a version registered before the gate did it,
+and moves no alias; run again, it re-verifies and rewrites the same graph.
+
+Exit codes: 0 the alias points at the version (moved, or already there), or the version was
+exported; 3 the gate rejected the version, or its graph cannot be verified; 1 anything else
+(unknown version, nothing to roll back, MLflow unreachable).
 """
 
 import argparse
@@ -19,6 +28,7 @@ from mlflow.exceptions import MlflowException
 
 from taller_mlflow.mlflow_setup import check_server
 from taller_mlflow.promotion.agreement import agreement_line
+from taller_mlflow.promotion.export import ExportRejected, export_version
 from taller_mlflow.promotion.gate import gate_for
 from taller_mlflow.promotion.lease import PromotionBusy
 from taller_mlflow.promotion.outcome import REJECTED_STATUS, Outcome, PromotionError
@@ -55,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--force", action="store_true", help="promote even if checks fail (tagged as forced)"
     )
+    parser.add_argument(
+        "--export",
+        type=version_number,
+        metavar="VERSION",
+        help="verify VERSION's ONNX graph and log its serving artifact; no alias moves",
+    )
     parser.add_argument("--model", help="registered model name (env MODEL_NAME)")
     parser.add_argument(
         "--tolerance",
@@ -63,8 +79,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
     args = parser.parse_args(argv)
+    if args.export is not None:
+        if args.version is not None or args.rollback or args.force or args.tolerance is not None:
+            parser.error(
+                "--export VERSION takes no other VERSION, --rollback, --force or --tolerance"
+            )
+        return args
     if args.rollback == (args.version is not None):
-        parser.error("give either a VERSION to promote or --rollback")
+        parser.error("give either a VERSION to promote, --rollback or --export VERSION")
     if args.rollback and (args.force or args.tolerance is not None):
         parser.error("--force and --tolerance apply to a promotion, not to --rollback")
     return args
@@ -77,13 +99,27 @@ def report(outcome: Outcome, say=print) -> None:
         say(agreement_line(outcome.agreement))
 
 
-def run(args: argparse.Namespace, say=print) -> Outcome:
+def settings_of(args: argparse.Namespace) -> Settings:
     overrides = {
         "model_name": args.model,
         "promotion_tolerance": args.tolerance,
         "mlflow_tracking_uri": args.tracking_uri,
     }
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_export(args: argparse.Namespace, say=print) -> str:
+    """Export the version's serving artifact; the line to end with."""
+    settings = settings_of(args)
+    client = check_server(settings.mlflow_tracking_uri)
+    name, version = settings.model_name, args.export
+    say(f"exporting the serving artifact of {name} version {version} (no alias moves)")
+    done = export_version(client, settings.mlflow_tracking_uri, name, version, say=say)
+    return f"{name} version {version} verified: {done.line()}"
+
+
+def run(args: argparse.Namespace, say=print) -> Outcome:
+    settings = settings_of(args)
     client = check_server(settings.mlflow_tracking_uri)
     gate = gate_for(settings, client, say=say)
     if args.rollback:
@@ -102,18 +138,29 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_mlflow()
     try:
+        if args.export is not None:
+            print(run_export(args))
+            return 0
         outcome = run(args)
+    except ExportRejected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return REJECTED_EXIT
     except (StageError, PromotionError, PromotionBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except MlflowException as exc:
         print(f"error: mlflow: {' '.join(exc.message.split())[:300]}", file=sys.stderr)
         return 1
+    except OSError as exc:  # an artifact download cut short
+        print(f"error: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 1
     report(outcome)
     if outcome.status == REJECTED_STATUS:
         print(f"error: {outcome.line()}", file=sys.stderr)
         return REJECTED_EXIT
     print(outcome.line())
+    if outcome.warning:
+        print(outcome.warning)
     return 0
 
 

@@ -1,9 +1,10 @@
 """The promotion gate against a real MLflow server (PostgreSQL, S3 through the server's proxy).
 
 One stack and one quick training (its version goes live through the gate, as the first version
-of a model must); then candidates fitted with the same pipeline and logged with the same
-artifacts as training logs (log_best): one trained on 20 rows, which the gate must reject, equal
-ones, which it must promote; a rollback; and two promotions racing as separate processes.
+of a model must, with its verified serving artifact, which the API's loader takes); then
+candidates fitted with the same pipeline and logged with the same artifacts as training logs
+(log_best): one trained on 20 rows, which the gate must reject, equal ones, which it must
+promote; a rollback; and two promotions racing as separate processes.
 """
 
 import subprocess
@@ -15,10 +16,14 @@ import pytest
 from mlflow import MlflowClient
 
 from taller_mlflow.mlflow_setup import without_s3_credentials
+from taller_mlflow.penguins import FEATURES
 from taller_mlflow.promotion import outcome as oc
 from taller_mlflow.promotion import promote_cli as promote
 from taller_mlflow.promotion.evaluation import eval_frame, load_eval_rows
 from taller_mlflow.promotion.lease import Lease, lock_name
+from taller_mlflow.serving.artifacts import ArtifactLoader
+from taller_mlflow.serving.manifest import FORMAT_TAG, PATH_TAG, SHA256_TAG
+from taller_mlflow.serving.mlflow_rest import MlflowRest
 from taller_mlflow.training.data import read_penguins
 from taller_mlflow.training.model import build_pipeline, split
 from taller_mlflow.training.tracking import register_and_promote
@@ -92,6 +97,32 @@ def test_the_first_training_goes_live_through_the_gate_with_its_evaluation_rows(
     assert logged.equals(eval_frame(x_test, y_test)) and len(logged) == 100
 
 
+def test_the_live_version_carries_its_verified_serving_artifact_and_the_api_loader_takes_it(env):
+    stack, settings, first, client = env
+    version = first.model_version
+    trail = tags(client, version)
+    assert (trail[FORMAT_TAG], trail[PATH_TAG]) == ("onnx", f"serving/v{version}")
+    path = f"serving/v{version}/model.onnx"
+    served = ArtifactLoader(MlflowRest(stack.tracking_uri))(NAME, version)  # as the API loads it
+    manifest = served.manifest
+    assert served.sha256 == trail[SHA256_TAG] == manifest.sha256
+    assert manifest.parity.rows == 100 + 351 and manifest.parity.max_abs_diff <= 1e-5
+    assert manifest.parity.sources[0] == f"held-out evaluation rows of run {first.run_id}: 100"
+    _, x_test, _, _ = split(read_penguins(settings.data_url).frame)
+    assert manifest.input_example == x_test.head(3).to_dict("list")  # the registered example
+    graph_bytes = len(MlflowRest(stack.tracking_uri).download_run_artifact(first.run_id, path))
+    print(
+        f"v{version}: {manifest.parity.rows} rows, max abs diff {manifest.parity.max_abs_diff:.2e}"
+        f", graph {graph_bytes} bytes, manifest {len(manifest.to_json())} bytes, "
+        f"loaded in {served.load_seconds:.3f} s",
+        file=sys.__stdout__,
+    )
+    frame = load_eval_rows(client, NAME, version)
+    sk_model = mlflow.sklearn.load_model(f"models:/{NAME}/{version}")
+    labels = served.predict_proba(frame[FEATURES].to_dict("list")).argmax(axis=1)
+    assert [served.classes[i] for i in labels] == list(sk_model.predict(frame[FEATURES]))
+
+
 def test_a_candidate_trained_on_20_rows_is_rejected_and_production_stays(env, capsys):
     _, _, first, client = env
     worse = candidate(env, rows=20)
@@ -99,9 +130,14 @@ def test_a_candidate_trained_on_20_rows_is_rejected_and_production_stays(env, ca
     assert run_promote(env, worse) == promote.REJECTED_EXIT
     out, err = capsys.readouterr()
     print(out, err, file=sys.__stdout__)  # the gate's decision, for the record
-    assert "[pass] loads in a fresh process without S3 keys" in out
-    assert "[pass] predicts its input example" in out
-    assert "[FAIL] accuracy vs production" in out
+    checks = [line.split(":")[0] for line in out.splitlines() if line.startswith("  [")]
+    assert checks == [
+        "  [pass] ONNX graph verified against scikit-learn",
+        "  [pass] loads in a fresh process without S3 keys",
+        "  [pass] predicts its input example",
+        "  [FAIL] accuracy vs production",
+    ]
+    assert SHA256_TAG in tags(client, worse)  # verified, servable by name/version, not live
     assert "shadow agreement: n/a" in out
     (line,) = err.splitlines()
     assert line.startswith(f"error: {NAME} version {worse} rejected (@production stays on")
@@ -121,7 +157,8 @@ def test_an_equal_candidate_is_promoted_recording_the_version_it_replaced(env, c
     assert out.splitlines()[-1] == (
         f"{NAME} version {equal} is now @production (was {first.model_version})"
     )
-    assert "[pass] ONNX fast path agrees with scikit-learn" in out
+    assert "[pass] ONNX graph verified against scikit-learn: sha256 " in out
+    assert tags(client, equal)[SHA256_TAG]
     assert production(client) == equal
     assert tags(client, equal)[oc.PREVIOUS] == first.model_version
     stages = {v.version: v.current_stage for v in client.search_model_versions(f"name='{NAME}'")}

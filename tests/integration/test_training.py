@@ -9,10 +9,14 @@ import pytest
 from mlflow import MlflowClient
 
 from taller_mlflow.mlflow_setup import without_s3_credentials
+from taller_mlflow.serving.artifacts import ArtifactLoader
+from taller_mlflow.serving.mlflow_rest import MlflowRest
 from taller_mlflow.training.data import read_penguins
 from taller_mlflow.training.model import split
 from taller_mlflow.training.trainer import train
 from tests.support.services import BUCKET, start_stack
+
+MODEL = "modelo_penguins"
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +66,23 @@ def test_best_estimator_is_registered_and_promoted_to_production(trained):
     assert {c.name for c in info.signature.inputs} >= {"island", "sex", "body_mass_g"}
     assert info.flavors["sklearn"]["serialization_format"] == "cloudpickle"
     assert info.saved_input_example_info is not None
+
+
+def test_the_live_version_has_the_serving_artifact_the_api_loads(trained):
+    """The gate logged it while training promoted the version: no extra step."""
+    stack, result = trained
+    served = ArtifactLoader(MlflowRest(stack.tracking_uri))(MODEL, result.model_version)
+    parity = served.manifest.parity
+    assert served.run_id == result.run_id and parity.rows == 100 + 351
+    graph = MlflowRest(stack.tracking_uri).download_run_artifact(
+        result.run_id, f"serving/v{result.model_version}/model.onnx"
+    )
+    print(
+        f"best of the full grid ({result.best_params}): {parity.rows} rows compared, max abs "
+        f"diff {parity.max_abs_diff:.2e}, graph {len(graph)} bytes, manifest "
+        f"{len(served.manifest.to_json())} bytes, loaded in {served.load_seconds:.3f} s",
+        file=sys.__stdout__,
+    )
 
 
 def test_model_artifacts_are_in_the_s3_bucket(trained):

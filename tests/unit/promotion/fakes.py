@@ -1,7 +1,9 @@
-"""An in-memory model registry answering the calls the promotion gate and its lease make, with
-MLflow's own entities and error codes; and models that get a chosen share of rows right."""
+"""An in-memory model registry answering the calls the promotion gate, its lease and the serving
+artifact's logging make, with MLflow's own entities and error codes; the same registry seen over
+REST by the API's ArtifactLoader; and models that get a chosen share of rows right."""
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,13 @@ from mlflow.entities.model_registry import (
 from mlflow.exceptions import RestException
 
 from taller_mlflow.penguins import FEATURES, TARGET
+from taller_mlflow.promotion.checks import SERVING, Check
+from taller_mlflow.promotion.fitted import Fitted
 from taller_mlflow.promotion.probe import ProbeResult
+from taller_mlflow.serving import mlflow_rest
+from taller_mlflow.serving.artifacts import NotServable, verified_tags
+from taller_mlflow.serving.manifest import FORMAT, FORMAT_TAG, PATH_TAG, SHA256_TAG, artifact_dir
+from taller_mlflow.serving.problems import ModelNotFound
 
 NAME = "modelo_penguins"
 SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
@@ -30,6 +38,7 @@ class FakeRegistry:
         self.lock = threading.Lock()
         self.models: dict[str, dict] = {}
         self.log: list[tuple] = []
+        self.artifacts: dict[tuple[str, str], bytes] = {}  # (run id, path) -> content
 
     # --- set-up --------------------------------------------------------------------------------
     def add_version(self, name: str = NAME) -> str:
@@ -114,6 +123,34 @@ class FakeRegistry:
             self.log.append(("set_registered_model_alias", alias, str(version)))
             self._model(name)["aliases"][alias] = str(version)
 
+    def log_artifact(self, run_id, local_path, artifact_path=None):
+        path = (
+            f"{artifact_path}/{Path(local_path).name}" if artifact_path else Path(local_path).name
+        )
+        with self.lock:
+            self.log.append(("log_artifact", run_id, path))
+            self.artifacts[(run_id, path)] = Path(local_path).read_bytes()
+
+
+class FakeRest:
+    """The FakeRegistry as the API's MlflowRest sees it: versions and run artifacts."""
+
+    def __init__(self, registry: FakeRegistry):
+        self.registry = registry
+
+    def get_model_version(self, name, version):
+        try:
+            mv = self.registry.get_model_version(name, version)
+        except RestException as exc:
+            raise ModelNotFound(f"{name}/{version}: not found") from exc
+        return mlflow_rest.ModelVersion(name, str(version), mv.run_id, "READY", dict(mv.tags))
+
+    def download_run_artifact(self, run_id, path):
+        try:
+            return self.registry.artifacts[(run_id, path)]
+        except KeyError:
+            raise ModelNotFound(f"artifact {path} of run {run_id}: not found") from None
+
 
 def eval_rows(n: int = 100) -> pd.DataFrame:
     """n rows whose label is fixed by the row index, so a model can be made right on k of them."""
@@ -147,7 +184,9 @@ class RightOn:
 
 
 class Fixture:
-    """The gate's injected parts: per-version models, probe answers and evaluation rows."""
+    """The gate's injected parts: per-version models, probe answers and evaluation rows. The
+    serving step tags a version as the real one does, and the probe, like the real one, fails
+    with the API loader's own message when a version has no verified serving artifact."""
 
     def __init__(self, registry: FakeRegistry):
         self.registry = registry
@@ -155,17 +194,28 @@ class Fixture:
         self.broken: dict[str, Exception] = {}
         self.probes: dict[str, ProbeResult] = {}
         self.rows: dict[str, pd.DataFrame | None] = {}
-        self.fast_path_fails: set[str] = set()
-        self.probed: list[str] = []
+        self.serving_fails: set[str] = set()
+        self.events: list[tuple[str, str]] = []  # (step, version), in the order they ran
+        self.served_rows: dict[str, object] = {}  # version -> the eval rows serving was given
+
+    @property
+    def probed(self) -> list[str]:
+        return [v for step, v in self.events if step == "probe"]
 
     def probe(self, tracking_uri, name, version):
-        self.probed.append(version)
-        return self.probes.get(version, ProbeResult(True, True, "3 example rows -> [...]"))
+        self.events.append(("probe", version))
+        try:
+            verified_tags(name, version, self.registry.tags(version, name))
+        except NotServable as exc:
+            return ProbeResult(False, False, f"cannot load: NotServable: {exc}")
+        return self.probes.get(
+            version, ProbeResult(True, True, "3 example rows -> [...]", "ab" * 32)
+        )
 
     def loader(self, name, version):
         if version in self.broken:
             raise self.broken[version]
-        return self.models[version]
+        return Fitted(self.models[version], f"run-{version}", None)
 
     def eval_rows(self, client, name, version):
         from taller_mlflow.promotion.evaluation import EvalRowsMissing
@@ -175,10 +225,12 @@ class Fixture:
             raise EvalRowsMissing(f"{name}/{version} has no readable evaluation/eval_rows.csv")
         return rows
 
-    def fast_path(self, model, rows):
-        from taller_mlflow.promotion.checks import FAST_PATH, Check
-
-        for version, candidate in self.models.items():
-            if candidate is model and version in self.fast_path_fails:
-                return Check(FAST_PATH, False, "single-row: 3 of 100 predicted classes differ")
-        return Check(FAST_PATH, True, "same classes and probabilities on 100 rows")
+    def serving(self, client, name, version, fitted, rows):
+        self.events.append(("serving", version))
+        self.served_rows[version] = rows
+        if version in self.serving_fails:
+            return Check(SERVING, False, "single-row: 3 of 451 predicted classes differ")
+        for key, value in [(FORMAT_TAG, FORMAT), (PATH_TAG, artifact_dir(version))]:
+            client.set_model_version_tag(name, version, key, value)
+        client.set_model_version_tag(name, version, SHA256_TAG, "ab" * 32)
+        return Check(SERVING, True, "sha256 abababababab, 451 rows compared")

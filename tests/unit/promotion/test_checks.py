@@ -1,13 +1,16 @@
-"""The gate's checks on their own: the comparison, the fresh-process result, the real fast path."""
+"""The gate's checks on their own: the comparison, the fresh-process result, and the real graph
+check, which logs a serving artifact only for a graph that agrees."""
 
 import pandas as pd
 import pytest
 
 from taller_mlflow.penguins import FEATURES, TARGET, clean, read_csv
 from taller_mlflow.promotion import checks as ck
+from taller_mlflow.promotion.fitted import Fitted
 from taller_mlflow.promotion.probe import ProbeResult
+from taller_mlflow.serving.manifest import SHA256_TAG
 from taller_mlflow.training.model import build_pipeline
-from tests.unit.promotion.fakes import RightOn, eval_rows
+from tests.unit.promotion.fakes import NAME, FakeRegistry, RightOn, eval_rows
 
 
 def test_with_no_production_the_comparison_passes_and_says_why():
@@ -39,19 +42,63 @@ def test_a_probe_that_could_not_load_fails_both_fresh_process_checks():
     assert [c.passed for c in loaded] == [True, False]
 
 
+def test_a_probe_that_loaded_names_the_graph_it_loaded():
+    checks = ck.fresh_process_checks(ProbeResult(True, True, "3 rows -> [...]", "0123456789ab" * 5))
+    assert checks[0].detail == (
+        "its verified ONNX graph (sha256 0123456789ab), through the tracking server"
+    )
+
+
 @pytest.fixture(scope="module")
 def penguins() -> pd.DataFrame:
     return clean(read_csv()).frame
 
 
-def test_the_fast_path_check_passes_a_real_pipeline(penguins):
+def test_the_graph_check_logs_the_artifact_of_a_real_pipeline(penguins):
     pipeline = build_pipeline(7).set_params(classifier__n_estimators=5)
     pipeline.fit(penguins[FEATURES], penguins[TARGET])
-    check = ck.fast_path_check(pipeline, penguins[[*FEATURES, TARGET]].head(60))
+    registry = FakeRegistry()
+    version = registry.add_version()
+    rows = penguins[[*FEATURES, TARGET]].head(60)
+    check = ck.serving_check(registry, NAME, version, Fitted(pipeline, "run-1", None), rows)
     assert check.passed, check.detail
-    assert check.detail == "same classes and probabilities on 60 rows"
+    assert check.name == "ONNX graph verified against scikit-learn"
+    sha = registry.tags(version)[SHA256_TAG]
+    assert check.detail.startswith(f"sha256 {sha[:12]}, 411 rows compared, max abs diff ")
+    assert check.detail.endswith(f"<= 1e-05; logged at serving/v{version}")
 
 
-def test_the_fast_path_check_fails_what_cannot_be_compiled(penguins):
-    check = ck.fast_path_check(RightOn(10), penguins[[*FEATURES, TARGET]].head(10))
+def test_the_graph_check_fails_what_cannot_be_converted_and_logs_nothing(penguins):
+    registry = FakeRegistry()
+    version = registry.add_version()
+    rows = penguins[[*FEATURES, TARGET]].head(10)
+    check = ck.serving_check(registry, NAME, version, Fitted(RightOn(10), "run-1", None), rows)
     assert not check.passed and check.detail == "not a Pipeline: RightOn"
+    assert registry.tags(version) == {} and registry.artifacts == {}
+
+
+def test_a_registry_briefly_away_while_logging_is_raised_for_a_retry_not_a_rejection(penguins):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, TEMPORARILY_UNAVAILABLE
+
+    pipeline = build_pipeline(7).set_params(classifier__n_estimators=5)
+    pipeline.fit(penguins[FEATURES], penguins[TARGET])
+    registry = FakeRegistry()
+    version = registry.add_version()
+    fitted_model = Fitted(pipeline, "run-1", None)
+    rows = penguins[[*FEATURES, TARGET]].head(20)
+
+    def away(*args):
+        raise MlflowException("backend store unavailable", error_code=TEMPORARILY_UNAVAILABLE)
+
+    registry.log_artifact = away
+    with pytest.raises(MlflowException, match="backend store unavailable"):
+        ck.serving_check(registry, NAME, version, fitted_model, rows)
+
+    def refused(*args):
+        raise MlflowException("no write access to the artifact store", error_code=PERMISSION_DENIED)
+
+    registry.log_artifact = refused
+    check = ck.serving_check(registry, NAME, version, fitted_model, rows)
+    assert not check.passed and check.detail == "no write access to the artifact store"
+    assert SHA256_TAG not in registry.tags(version)

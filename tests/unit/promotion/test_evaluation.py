@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow.entities import FileInfo
 from mlflow.entities.model_registry import ModelVersion
 
 from taller_mlflow.penguins import FEATURES, TARGET, clean, read_csv
@@ -20,7 +21,8 @@ from tests.unit.promotion.fakes import rest_error
 
 
 class ArtifactClient:
-    """log_artifact / download_artifacts over a folder per run, and one model version."""
+    """log_artifact / list_artifacts / download_artifacts over a folder per run, and one model
+    version."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -32,6 +34,11 @@ class ArtifactClient:
         target = self.root / run_id / artifact_path
         target.mkdir(parents=True, exist_ok=True)
         (target / Path(local_path).name).write_bytes(Path(local_path).read_bytes())
+
+    def list_artifacts(self, run_id, path):
+        folder = self.root / run_id / path
+        files = sorted(folder.iterdir()) if folder.is_dir() else []
+        return [FileInfo(f"{path}/{f.name}", f.is_dir(), f.stat().st_size) for f in files]
 
     def download_artifacts(self, run_id, path, dst_path):
         source = self.root / run_id / path
@@ -75,3 +82,14 @@ def test_a_file_missing_columns_is_refused(tmp_path, held_out):
     path.write_text(path.read_text().replace("body_mass_g", "mass"))
     with pytest.raises(EvalRowsMissing, match=r"lacks columns \['body_mass_g'\]"):
         load_eval_rows(client, "modelo_penguins", "1")
+
+
+def test_a_run_without_rows_is_reported_from_its_listing_without_a_download(tmp_path):
+    """Through the artifact proxy a missing file is a server error that MLflow's client retries
+    for minutes: the listing answers first."""
+    client = ArtifactClient(tmp_path)
+    downloads = []
+    client.download_artifacts = lambda *args: downloads.append(args)
+    with pytest.raises(EvalRowsMissing, match="run run-1 logged none"):
+        load_eval_rows(client, "modelo_penguins", "3")
+    assert downloads == []

@@ -1,4 +1,5 @@
-"""The promotion gate's decisions and the trail it leaves, against an in-memory registry."""
+"""The promotion gate's decisions, the order of its checks and the trail it leaves, against an
+in-memory registry."""
 
 import threading
 
@@ -6,10 +7,12 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 
+from taller_mlflow.promotion import checks as ck
 from taller_mlflow.promotion import outcome as oc
 from taller_mlflow.promotion.gate import Gate, promote_retrying
 from taller_mlflow.promotion.outcome import PromotionError
 from taller_mlflow.promotion.probe import ProbeResult
+from taller_mlflow.serving.manifest import FORMAT_TAG, SHA256_TAG
 from tests.unit.promotion.fakes import NAME, FakeRegistry, Fixture, RightOn
 
 
@@ -27,7 +30,7 @@ class World:
             probe=self.parts.probe,
             loader=self.parts.loader,
             eval_rows=self.parts.eval_rows,
-            fast_path=self.parts.fast_path,
+            serving=self.parts.serving,
             agreement=lambda name, version: None,
             now=lambda: "2026-01-01T00:00:00+00:00",
             say=self.said.append,
@@ -103,22 +106,92 @@ def test_a_candidate_that_does_not_load_in_a_fresh_process_is_rejected(world):
     assert "ModuleNotFoundError" in world.registry.tags(v2)[oc.REJECTED]
 
 
-def test_a_fast_path_that_disagrees_rejects_the_candidate(world):
+def test_the_graph_is_verified_and_logged_before_the_fresh_process_probe_loads_it(world):
+    v1 = world.candidate(99)
+    outcome = world.gate.promote(v1)
+    assert world.parts.events == [("serving", v1), ("probe", v1)]
+    assert [c.name for c in outcome.checks] == [ck.SERVING, ck.LOADS, ck.PREDICTS, ck.ACCURACY]
+    assert all(c.passed for c in outcome.checks)
+    assert "sha256 abababababab" in outcome.checks[1].detail  # the graph the probe loaded
+    tags = world.registry.tags(v1)
+    assert tags[FORMAT_TAG] == "onnx" and tags[SHA256_TAG] == "ab" * 32
+
+
+def test_a_graph_that_disagrees_rejects_the_candidate_and_the_probe_gets_no_artifact(world):
     v1 = world.production(99)
     v2 = world.candidate(100)
-    world.parts.fast_path_fails.add(v2)
+    world.parts.serving_fails.add(v2)
     outcome = world.gate.promote(v2)
-    assert world.registry.alias() == v1
-    assert [c.name for c in outcome.failures()] == ["ONNX fast path agrees with scikit-learn"]
+    assert outcome.status == oc.REJECTED_STATUS and world.registry.alias() == v1
+    assert [c.name for c in outcome.failures()] == [ck.SERVING, ck.LOADS, ck.PREDICTS]
+    loads = next(c for c in outcome.checks if c.name == ck.LOADS)
+    assert f"{NAME}/{v2} has no verified serving artifact" in loads.detail
+    assert f"python -m taller_mlflow.promote --export {v2}" in loads.detail
+    assert SHA256_TAG not in world.registry.tags(v2)
+    assert outcome.warning is None
 
 
-def test_no_evaluation_rows_means_no_promotion(world):
+def test_a_candidate_that_does_not_load_here_fails_the_graph_check_without_converting(world):
+    v1 = world.production(99)
+    v2 = world.candidate(100)
+    world.parts.broken[v2] = ModuleNotFoundError("No module named 'xgboost'")
+    outcome = world.gate.promote(v2)
+    assert outcome.status == oc.REJECTED_STATUS and world.registry.alias() == v1
+    assert ("serving", v2) not in world.parts.events
+    serving = outcome.checks[0]
+    assert serving.name == ck.SERVING and not serving.passed
+    assert serving.detail == "cannot load here: No module named 'xgboost'"
+
+
+def test_a_forced_promotion_of_an_unverified_graph_moves_the_alias_and_warns_it_is_not_served(
+    world,
+):
+    v1 = world.production(99)
+    v2 = world.candidate(100)
+    world.parts.serving_fails.add(v2)
+    outcome = world.gate.promote(v2, force=True)
+    assert outcome.status == oc.PROMOTED and world.registry.alias() == v2
+    assert ck.SERVING in world.registry.tags(v2)[oc.FORCED_OVER]
+    assert outcome.warning == (
+        f"warning: the API will NOT serve {NAME} version {v2}: it has no verified serving "
+        f"artifact; @production keeps serving version {v1}, the last verified one. Once its "
+        f"graph can be verified: python -m taller_mlflow.promote --export {v2}"
+    )
+
+
+def test_the_warning_names_the_last_verified_version_down_the_trail(world):
+    v1 = world.production(99)
+    forced = []
+    for _ in range(2):
+        version = world.candidate(100)
+        world.parts.serving_fails.add(version)
+        forced.append(world.gate.promote(version, force=True))
+    assert forced[1].previous == forced[0].version
+    assert f"keeps serving version {v1}, the last verified one" in forced[1].warning
+
+
+def test_with_no_verified_version_at_all_the_warning_says_nothing_can_be_served(world):
+    v1 = world.candidate(99)
+    world.parts.serving_fails.add(v1)
+    outcome = world.gate.promote(v1, force=True)
+    assert "@production has no verified version of it to serve" in outcome.warning
+
+
+def test_a_forced_promotion_over_accuracy_alone_is_served_and_warns_nothing(world):
+    world.production(99)
+    outcome = world.gate.promote(world.candidate(50), force=True)
+    assert outcome.status == oc.PROMOTED and outcome.warning is None
+
+
+def test_no_evaluation_rows_means_no_promotion_though_the_graph_is_still_verified(world):
     v1 = world.production(99)
     v2 = world.candidate(100)
     world.parts.rows[v2] = None
     outcome = world.gate.promote(v2)
     assert outcome.status == oc.REJECTED_STATUS and world.registry.alias() == v1
+    assert [c.name for c in outcome.failures()] == [ck.ACCURACY]
     assert "no readable evaluation/eval_rows.csv" in outcome.reason()
+    assert world.parts.served_rows[v2] is None  # verified on the packaged CSV alone
 
 
 def test_a_production_version_that_cannot_be_scored_fails_closed(world):
@@ -253,3 +326,21 @@ def test_a_promotion_error_that_is_not_transient_is_not_retried(world):
     with pytest.raises(PromotionError, match="version 7"):
         promote_retrying(world.gate, "7", timeout=60, sleep=sleeps.append)
     assert sleeps == []
+
+
+def test_rolling_back_to_a_version_without_a_serving_artifact_warns_and_names_the_export(world):
+    v1 = world.production(97)
+    world.production(98)
+    world.registry.delete_model_version_tag(NAME, v1, SHA256_TAG)  # as if registered long ago
+    outcome = world.gate.rollback()
+    assert outcome.version == v1 and world.registry.alias() == v1
+    assert outcome.warning == (
+        f"warning: the API will NOT serve {NAME} version {v1}: it has no verified serving "
+        f"artifact; verify it with: python -m taller_mlflow.promote --export {v1}"
+    )
+
+
+def test_rolling_back_to_a_verified_version_warns_nothing(world):
+    world.production(97)
+    world.production(98)
+    assert world.gate.rollback().warning is None
