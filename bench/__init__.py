@@ -1,8 +1,11 @@
-"""`python -m bench`: this project's API vs `mlflow models serve` vs in-process scikit-learn.
+"""`python -m bench`: the API as a black box over HTTP against `mlflow models serve`, in-process
+scikit-learn and plain GridSearchCV, every verdict on the median of interleaved rounds.
 
-harness: the tracking stack, the servers, start-up and RSS; training: plain vs tracked training
-timed in fresh processes (train_child); load: wrk cells and in-process cells; phases: one run,
-target by target; report: verdicts, latest.md and latest.json; __main__: the command line.
+stats: rounds, summaries, verdicts; harness: cores, the tracking stack, the servers, CPU and RSS
+of a process tree, the machine; wrk: the load generator; bodies: the request bodies; one module
+per phase (training, startup, serving, batch, health, logcost, promotion); results: one JSON per
+phase in bench/results/; report_md: docs/benchmark.md and the README block from those JSON files.
+bench imports nothing from tests/.
 """
 
 import time
@@ -10,7 +13,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: `python -m bench` runs here
 MODEL = "modelo_penguins"
-BATCH = 1000  # rows per batch request
+RESULTS = ROOT / "bench" / "results"
+
+# The seed's /predict body: one penguin, served by the model's default alias.
+SEED_PENGUIN = {
+    "island": "Torgersen",
+    "culmen_length_mm": 39.1,
+    "culmen_depth_mm": 18.7,
+    "flipper_length_mm": 181,
+    "body_mass_g": 3750,
+    "sex": "MALE",
+}
+SEED_BODY = {**SEED_PENGUIN, "model": MODEL}
 
 
 def say(msg: str) -> None:

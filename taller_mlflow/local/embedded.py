@@ -30,11 +30,11 @@ from taller_mlflow.local.servers import (
     api_server,
     jupyter_server,
     mlflow_server,
+    monitor_server,
     port_is_free,
 )
 from taller_mlflow.local.supervisor import Supervisor, die_with_parent
 from taller_mlflow.mlflow_setup import quiet_mlflow
-from taller_mlflow.monitoring.monitor_cli import server as monitor_server
 from taller_mlflow.penguins import CSV_NAME, EXAMPLE_PENGUIN
 from taller_mlflow.settings import Settings
 from taller_mlflow.stage import StageError

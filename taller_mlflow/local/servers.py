@@ -210,3 +210,22 @@ def jupyter_server(
     if os.geteuid() == 0:
         cmd.append("--allow-root")  # Jupyter refuses root unless told; `make run` as root is fine
     return Server("jupyter", cmd, f"http://127.0.0.1:{port}/api", env, log_path)
+
+
+def monitor_server(
+    tracking_uri: str, log_url: str, log_path: Path | None = None, metrics_port: int = 0
+) -> Server:
+    """The drift job (python -m taller_mlflow.monitor) as a service for `make run`'s supervisor. No metrics port by default: there is no
+    Prometheus to scrape it there, and a fixed port would collide between runs."""
+    env = without_s3_credentials()
+    env.update(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        MLFLOW_REGISTRY_URI=tracking_uri,
+        PREDICTION_LOG_URL=log_url,
+        TALLER_MONITOR_METRICS_HOST="127.0.0.1",
+        TALLER_MONITOR_METRICS_PORT=str(metrics_port),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [sys.executable, "-m", "taller_mlflow.monitor"]
+    health = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
+    return Server("monitor", cmd, health, env, log_path)

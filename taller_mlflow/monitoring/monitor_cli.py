@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from mlflow import MlflowClient
@@ -124,26 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
-
-
-def server(tracking_uri: str, log_url: str, log_path: Path | None = None, metrics_port: int = 0):
-    """The job as a service for `make run`'s supervisor. No metrics port by default: there is no
-    Prometheus to scrape it there, and a fixed port would collide between runs."""
-    from taller_mlflow.local.servers import Server
-    from taller_mlflow.mlflow_setup import without_s3_credentials
-
-    env = without_s3_credentials()
-    env.update(
-        MLFLOW_TRACKING_URI=tracking_uri,
-        MLFLOW_REGISTRY_URI=tracking_uri,
-        PREDICTION_LOG_URL=log_url,
-        TALLER_MONITOR_METRICS_HOST="127.0.0.1",
-        TALLER_MONITOR_METRICS_PORT=str(metrics_port),
-        PYTHONUNBUFFERED="1",
-    )
-    cmd = [sys.executable, "-m", "taller_mlflow.monitor"]
-    health = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
-    return Server("monitor", cmd, health, env, log_path)
 
 
 if __name__ == "__main__":

@@ -56,11 +56,15 @@ def build_profile(features: pd.DataFrame, labels: pd.Series, bins: int = 5) -> d
     }
 
 
-def log_profile(profile: dict) -> None:
-    """Log the profile in the active MLflow run."""
-    import mlflow
+def log_profile(profile: dict, run_id: str | None = None, client=None) -> None:
+    """Log the profile in the active MLflow run, or in `run_id` through `client` (an
+    MlflowClient) when both are given: any thread can do that."""
+    if run_id is None:
+        import mlflow
 
-    mlflow.log_dict(profile, PROFILE_FILE)
+        mlflow.log_dict(profile, PROFILE_FILE)
+        return
+    client.log_dict(run_id, profile, PROFILE_FILE)
 
 
 class NoProfile(Exception):

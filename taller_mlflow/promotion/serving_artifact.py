@@ -167,11 +167,11 @@ def build_artifact(
 
 
 def log_artifact(client, name: str, version: str, run_id: str, graph: bytes, manifest: Manifest):
-    """Log both files into the run at artifact_dir(version), then tag the version, sha256 last.
+    """Log both files into the run at artifact_dir(name, version), then tag the version, sha256 last.
 
     A differing serving.sha256 from an earlier export is removed before the files are replaced,
     so no reader ever pairs the old tag with the new files."""
-    folder = artifact_dir(version)
+    folder = artifact_dir(name, version)
     tags = dict(client.get_model_version(name, str(version)).tags or {})
     if tags.get(SHA256_TAG) not in (None, manifest.sha256):
         client.delete_model_version_tag(name, str(version), SHA256_TAG)

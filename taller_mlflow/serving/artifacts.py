@@ -73,7 +73,7 @@ def verified_tags(name: str, version: str, tags: dict[str, str]) -> tuple[str, s
             f"{name}/{version} has no verified serving artifact (tags {FORMAT_TAG}={FORMAT} "
             f"and {SHA256_TAG}); verify it with `{export_command(name, version)}`"
         )
-    return tags.get(PATH_TAG) or artifact_dir(version), tags[SHA256_TAG]
+    return tags.get(PATH_TAG) or artifact_dir(name, version), tags[SHA256_TAG]
 
 
 def smoke_check(model: ServedModel) -> None:

@@ -1,7 +1,7 @@
 """The serving artifact of a model version: the ONNX graph the gate verified, and its manifest.
 
 When the promotion gate verifies a version (taller_mlflow/promotion/serving_artifact.py), it logs
-two files into the version's source run, under `serving/v<version>/`:
+two files into the version's source run, under `serving/<name>/v<version>/`:
 
     model.onnx     the graph (taller_mlflow/serving/onnx_model.py runs it)
     manifest.json  what the graph takes and gives, how it was made, and the parity evidence
@@ -10,7 +10,7 @@ and tags the version:
 
     serving.format = onnx
     serving.sha256 = <hex digest of model.onnx>
-    serving.path   = serving/v<version>
+    serving.path   = serving/<name>/v<version>
 
 The API serves a version only from these: it downloads both files, and loads the graph only when
 its sha256 equals the tag and the manifest's, the manifest names this very version, and the graph
@@ -34,9 +34,10 @@ MANIFEST_FILE = "manifest.json"
 PROBA_TOLERANCE = 1e-5  # onnxruntime sums the trees' leaf probabilities in float32
 
 
-def artifact_dir(version: str) -> str:
-    """Where a version's serving files live inside its source run's artifacts."""
-    return f"serving/v{version}"
+def artifact_dir(name: str, version: str) -> str:
+    """Where a version's serving files live inside its source run's artifacts. The name is part
+    of it: one run can be registered under several models, each version with its own files."""
+    return f"serving/{name}/v{version}"
 
 
 def export_command(name: str, version: str) -> str:

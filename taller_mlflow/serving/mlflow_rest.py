@@ -19,6 +19,7 @@ RegistryUnavailable.
 """
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ NOT_FOUND_CODES = frozenset(
     {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND", "BAD_REQUEST"}
 )
 PAGE_SIZE = 1000
+# How artifact stores say "no such file" inside MLflow's 500 answer.
+MISSING_ARTIFACT = re.compile(r"\(404\)|Not Found|NoSuchKey|No such file|does not exist", re.I)
 
 
 @dataclass(frozen=True)
@@ -225,13 +228,18 @@ class MlflowRest:
 
     # --- artifacts ---------------------------------------------------------------------------
     def download_run_artifact(self, run_id: str, path: str) -> bytes:
-        """A run's artifact through the tracking server (proxied or not): the API holds no keys."""
-        response = self.request(
-            "GET",
-            "/get-artifact",
-            f"artifact {path} of run {run_id}",
-            params={"run_id": run_id, "path": path},
-        )
+        """A run's artifact through the tracking server (proxied or not): the API holds no keys.
+        ModelNotFound when the file does not exist: MLflow answers that with a 500 whose message
+        carries the store's own "not found" (S3's 404, a missing local file)."""
+        what = f"artifact {path} of run {run_id}"
+        try:
+            response = self.request(
+                "GET", "/get-artifact", what, params={"run_id": run_id, "path": path}
+            )
+        except MlflowRestError as exc:
+            if exc.status is not None and MISSING_ARTIFACT.search(str(exc)):
+                raise ModelNotFound(f"{what}: not found") from exc
+            raise
         return response.content
 
     def server_version(self) -> str:

@@ -74,8 +74,7 @@ class ModelRegistry:
         ref = ModelRef.parse(text or self.default_model, self.default_alias)
         if not self.is_served(ref.name):
             raise ModelNotFound(
-                f"model {ref.name} not found: this API serves "
-                f"{', '.join(self.served_models)}",
+                f"model {ref.name} not found: this API serves {', '.join(self.served_models)}",
                 served=list(self.served_models),
             )
         return ref

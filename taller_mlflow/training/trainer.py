@@ -1,39 +1,49 @@
-"""Train the penguin classifier with a tracked grid search, register and promote the best model.
+"""Train the penguin classifier with a tracked grid search, register the best model and send it
+to the promotion gate.
 
 python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick] [--verbose]
+
+`train()` runs six steps; TrainResult.phases holds the wall-clock seconds of each, in this order,
+and they add up to TrainResult.seconds (the imports before train() are not in it):
+
+setup          read the penguins, check the tracking server, start the parent run
+search         the GridSearchCV, its fits in joblib's worker processes, with its progress
+model logging  the test metrics and the best model (log_model, in this thread) while the
+               search's record, its 27 child runs and the run's files are logged on a thread
+               pool (taller_mlflow.training.runlog)
+child runs     the wait for what that pool had left once the model was logged, and the run's end
+registration   the version registered and tagged with its test accuracy, once READY
+gate           the promotion gate (taller_mlflow.promotion.gate): the version's ONNX serving
+               artifact, the fresh-process probe, the comparison with production, the alias
 """
 
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import matplotlib
+import cloudpickle
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score
 
-matplotlib.use("Agg")
-
-import cloudpickle  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import sklearn  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.models import infer_signature  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score  # noqa: E402
-
-from taller_mlflow.mlflow_setup import check_server, configure_mlflow  # noqa: E402
-from taller_mlflow.monitoring.reference import build_profile, log_profile  # noqa: E402
-from taller_mlflow.promotion.evaluation import log_eval_rows  # noqa: E402
-from taller_mlflow.promotion.gate import gate_for, promote_retrying  # noqa: E402
-from taller_mlflow.promotion.lease import PromotionBusy  # noqa: E402
-from taller_mlflow.promotion.outcome import REJECTED_STATUS, PromotionError  # noqa: E402
-from taller_mlflow.settings import Settings, get_settings  # noqa: E402
-from taller_mlflow.stage import StageError  # noqa: E402
-from taller_mlflow.training.data import read_penguins  # noqa: E402
-from taller_mlflow.training.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split  # noqa: E402
-from taller_mlflow.training.progress import GridProgress, counting_fits, top_table  # noqa: E402
-from taller_mlflow.training.tracking import register_and_promote  # noqa: E402
+from taller_mlflow.mlflow_setup import check_server, configure_mlflow
+from taller_mlflow.monitoring.reference import build_profile, log_profile
+from taller_mlflow.promotion.evaluation import log_eval_rows
+from taller_mlflow.promotion.gate import gate_for, promote_retrying
+from taller_mlflow.promotion.lease import PromotionBusy
+from taller_mlflow.promotion.outcome import REJECTED_STATUS, PromotionError
+from taller_mlflow.settings import Settings, get_settings
+from taller_mlflow.stage import StageError
+from taller_mlflow.training.data import read_penguins
+from taller_mlflow.training.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split
+from taller_mlflow.training.progress import GridProgress, counting_fits, top_table
+from taller_mlflow.training.runlog import RunLog
+from taller_mlflow.training.tracking import register_and_promote
 
 log = logging.getLogger(__name__)
 PROMOTION_REJECTED_EXIT = 3  # trained and registered; the promotion gate kept the alias
@@ -57,6 +67,7 @@ class TrainResult:
     seconds: float
     promoted: bool = True  # False when the promotion gate kept the alias where it was
     promotion: str = ""  # the gate's one-line decision
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step (module docstring)
 
     def summary(self) -> str:
         params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in self.best_params.items())
@@ -74,6 +85,36 @@ class TrainResult:
             ]
             + ([f"promotion       {self.promotion}"] if self.promotion else [])
         )
+
+
+class Phases:
+    """Wall-clock laps of train()'s steps: each lap ends one step, and the next starts there."""
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.started = self._last = clock()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = self.clock()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self._last = now
+
+    def total(self) -> float:
+        return self.clock() - self.started
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What the parent run recorded: what registration and the result need of it."""
+
+    run_id: str
+    experiment_id: str
+    best_params: dict
+    cv_score: float
+    test_accuracy: float
+    test_f1_macro: float
+    model_uri: str
 
 
 def pip_requirements() -> list[str]:
@@ -99,7 +140,12 @@ def warm_requirement_checks() -> None:
 
 
 def confusion_figure(y_true, y_pred, labels):
-    fig, ax = plt.subplots(figsize=(5, 4))
+    """The test set's confusion matrix, drawn on a Figure of its own: no pyplot state, so any
+    thread may draw it (matplotlib is imported on the first call)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
     ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=ax, colorbar=False)
     ax.set_title("Test set")
     fig.tight_layout()
@@ -107,15 +153,8 @@ def confusion_figure(y_true, y_pred, labels):
 
 
 def tracked_search(settings: Settings, grid: dict, x_train, y_train, say=print):
-    """The grid search inside the active run, every combination autologged as a child run, with
-    a progress bar; every fit's own line only when settings.search_verbose is 2 or more."""
-    mlflow.sklearn.autolog(
-        max_tuning_runs=None,
-        log_models=False,
-        log_datasets=False,
-        log_post_training_metrics=False,
-        silent=True,
-    )
+    """The grid search, with a progress bar; every fit's own line only when
+    settings.search_verbose is 2 or more. Its runs are logged from its results (RunLog.search)."""
     fold_lines = settings.search_verbose if settings.search_verbose >= 2 else 0
     progress = GridProgress(grid_size(grid), say)
     try:
@@ -128,21 +167,26 @@ def tracked_search(settings: Settings, grid: dict, x_train, y_train, say=print):
         return search
     finally:
         progress.close()
-        mlflow.sklearn.autolog(disable=True)
 
 
-def log_best(best, penguins, x_test, y_test, labels) -> tuple[float, float, object]:
-    """Test metrics, confusion matrix and the model itself, logged once in the active run."""
+def log_best(best, penguins, x_test, y_test, labels, run_log: RunLog | None = None):
+    """Test metrics, confusion matrix, evaluation rows and the model itself, logged once in the
+    active run: (test accuracy, test macro F1, the model's ModelInfo). The model is logged in
+    this thread, the rest on `run_log`, a RunLog of the active run (without one, a RunLog is
+    made here and waited for)."""
+    if run_log is None:
+        with RunLog(mlflow.MlflowClient(), mlflow.active_run().info.run_id) as own:
+            return log_best(best, penguins, x_test, y_test, labels, own)
     y_pred = best.predict(x_test)
     accuracy = float(accuracy_score(y_test, y_pred))
     f1_macro = float(f1_score(y_test, y_pred, average="macro"))
-    mlflow.log_metrics({"test_accuracy": accuracy, "test_f1_macro": f1_macro})
-    mlflow.log_params({"rows_used": len(penguins.frame), "rows_dropped": penguins.rows_dropped})
-    fig = confusion_figure(y_test, y_pred, labels)
-    mlflow.log_figure(fig, "confusion_matrix.png")
-    plt.close(fig)
+    run_log.batch(
+        params={"rows_used": len(penguins.frame), "rows_dropped": penguins.rows_dropped},
+        metrics={"test_accuracy": accuracy, "test_f1_macro": f1_macro},
+    )
+    run_log.figure(lambda: confusion_figure(y_test, y_pred, labels), "confusion_matrix.png")
     # The promotion gate scores this version and production on these very rows.
-    log_eval_rows(x_test, y_test)
+    run_log.submit(log_eval_rows, x_test, y_test, run_log.run_id, run_log.client)
     model_info = mlflow.sklearn.log_model(
         best,
         name="model",
@@ -154,10 +198,86 @@ def log_best(best, penguins, x_test, y_test, labels) -> tuple[float, float, obje
     return accuracy, f1_macro, model_info
 
 
+def tracked_run(settings: Settings, client, grid: dict, penguins, phases: Phases, say) -> Logged:
+    """The parent run: the grid search, then everything about it logged once (RunLog)."""
+    x_train, x_test, y_train, y_test = split(penguins.frame, settings.test_size, settings.seed)
+    mlflow.set_experiment(settings.experiment_name)
+    with mlflow.start_run(run_name="grid_search") as run:
+        phases.lap("setup")
+        search = tracked_search(settings, grid, x_train, y_train, say)
+        say(top_table(search.cv_results_))
+        phases.lap("search")
+        with RunLog(client, run.info.run_id) as run_log:
+            run_log.search(run, search)  # its record, cv_results.csv, one child per combination
+            # The drift job's reference: the training split, in the run the version comes from.
+            profile = build_profile(x_train, y_train, settings.reference_bins)
+            run_log.submit(log_profile, profile, run.info.run_id, client)
+            labels = sorted(y_train.unique())
+            accuracy, f1_macro, model_info = log_best(
+                search.best_estimator_, penguins, x_test, y_test, labels, run_log
+            )
+            phases.lap("model logging")
+    phases.lap("child runs")
+    return Logged(
+        run.info.run_id,
+        run.info.experiment_id,
+        search.best_params_,
+        float(search.best_score_),
+        accuracy,
+        f1_macro,
+        model_info.model_uri,
+    )
+
+
+def register(client, logged: Logged, settings: Settings):
+    """The version, READY and tagged, its alias left to the promotion gate (as `promote` does)."""
+    return register_and_promote(
+        client,
+        logged.model_uri,
+        logged.run_id,
+        settings.model_name,
+        None,
+        # The API lists each version's accuracy from this tag: no get_run per version.
+        tags={"test_accuracy": logged.test_accuracy},
+        timeout=settings.registration_timeout_seconds,
+    )
+
+
+def promote(settings: Settings, client, version: str, say):
+    gate = gate_for(settings, client, say=say)
+    outcome = promote_retrying(gate, version, settings.registration_timeout_seconds)
+    say(outcome.line())
+    return outcome
+
+
+def result_of(settings, penguins, grid, logged: Logged, version: str, outcome, phases):
+    live = outcome.status != REJECTED_STATUS
+    name, alias = settings.model_name, settings.model_alias
+    return TrainResult(
+        run_id=logged.run_id,
+        experiment_id=logged.experiment_id,
+        best_params=logged.best_params,
+        cv_score=logged.cv_score,
+        test_accuracy=logged.test_accuracy,
+        test_f1_macro=logged.test_f1_macro,
+        model_name=name,
+        model_alias=alias,
+        model_version=version,
+        model_uri=f"models:/{name}" + (f"@{alias}" if live else f"/{version}"),
+        rows_used=len(penguins.frame),
+        rows_dropped=penguins.rows_dropped,
+        combinations=grid_size(grid),
+        seconds=phases.total(),
+        promoted=live,
+        promotion=outcome.line(),
+        phases=dict(phases.seconds),
+    )
+
+
 def train(settings: Settings | None = None, say=print) -> TrainResult:
-    """Run the whole chain: data → tracked grid search → registered, promoted best model."""
+    """Run the whole chain: data → tracked grid search → registered version → promotion gate."""
     settings = settings or get_settings()
-    started = time.perf_counter()
+    phases = Phases()
     grid = QUICK_GRID if settings.quick_grid else PARAM_GRID
 
     say(f"[1/4] reading penguins from {settings.data_url.split('@')[-1]}")
@@ -168,61 +288,20 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
     client = check_server(settings.mlflow_tracking_uri)
     configure_mlflow(settings)
 
-    x_train, x_test, y_train, y_test = split(penguins.frame, settings.test_size, settings.seed)
     say(f"[3/4] grid search: {grid_size(grid)} combinations x {settings.cv_folds} folds")
     try:
-        mlflow.set_experiment(settings.experiment_name)
-        with mlflow.start_run(run_name="grid_search") as run:
-            search = tracked_search(settings, grid, x_train, y_train, say)
-            say(top_table(search.cv_results_))
-            labels = sorted(y_train.unique())
-            accuracy, f1_macro, model_info = log_best(
-                search.best_estimator_, penguins, x_test, y_test, labels
-            )
-            # The drift job's reference: the training split, in the run the version comes from.
-            log_profile(build_profile(x_train, y_train, settings.reference_bins))
+        logged = tracked_run(settings, client, grid, penguins, phases, say)
         alias = settings.model_alias
         say(f"[4/4] registering {settings.model_name}; the promotion gate decides @{alias}")
-        version = register_and_promote(
-            client,
-            model_info.model_uri,
-            run.info.run_id,
-            settings.model_name,
-            None,  # registered only: the alias moves through the gate, as `promote` moves it
-            # The API lists each version's accuracy from this tag: no get_run per version.
-            tags={"test_accuracy": accuracy},
-            timeout=settings.registration_timeout_seconds,
-        )
-        gate = gate_for(settings, client, say=say)
-        outcome = promote_retrying(
-            gate, str(version.version), settings.registration_timeout_seconds
-        )
-        say(outcome.line())
+        version = str(register(client, logged, settings).version)
+        phases.lap("registration")
+        outcome = promote(settings, client, version, say)
+        phases.lap("gate")
     except MlflowException as exc:
         raise StageError("mlflow", f"{settings.mlflow_tracking_uri}: {exc.message}") from exc
     except (PromotionError, PromotionBusy) as exc:
         raise StageError("promotion", str(exc)) from exc
-    live = outcome.status != REJECTED_STATUS
-
-    return TrainResult(
-        run_id=run.info.run_id,
-        experiment_id=run.info.experiment_id,
-        best_params=search.best_params_,
-        cv_score=float(search.best_score_),
-        test_accuracy=accuracy,
-        test_f1_macro=f1_macro,
-        model_name=settings.model_name,
-        model_alias=settings.model_alias,
-        model_version=str(version.version),
-        model_uri=f"models:/{settings.model_name}"
-        + (f"@{settings.model_alias}" if live else f"/{version.version}"),
-        rows_used=len(penguins.frame),
-        rows_dropped=penguins.rows_dropped,
-        combinations=grid_size(grid),
-        seconds=time.perf_counter() - started,
-        promoted=live,
-        promotion=outcome.line(),
-    )
+    return result_of(settings, penguins, grid, logged, version, outcome, phases)
 
 
 def release_workers() -> None:

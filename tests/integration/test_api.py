@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score
 
 from taller_mlflow.local.servers import api_server, free_port
 from taller_mlflow.penguins import FEATURES
+from taller_mlflow.promotion.export import export_version
 from taller_mlflow.training.data import read_penguins
 from taller_mlflow.training.model import split
 from taller_mlflow.training.trainer import train
@@ -32,13 +33,17 @@ def env(tmp_path_factory, penguins_mysql_url):
     source = client.get_model_version("modelo_penguins", first.model_version).source
     mlflow.set_tracking_uri(stack.tracking_uri)
     mlflow.set_registry_uri(stack.tracking_uri)
-    mlflow.register_model(source, "modelo_sin_alias")
+    sin_alias = mlflow.register_model(source, "modelo_sin_alias").version
+    export_version(client, stack.tracking_uri, "modelo_sin_alias", str(sin_alias), say=quiet)
     port = free_port()
     api = api_server(
         port,
         stack.tracking_uri,
         workdir / "api.log",
-        extra_env={"MODEL_REFRESH_SECONDS": "1"},
+        extra_env={
+            "MODEL_REFRESH_SECONDS": "1",
+            "TALLER_SERVED_MODELS": "modelo_penguins,modelo_sin_alias",
+        },
     ).start(timeout=120)
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     yield stack, api, http, first, second
@@ -97,6 +102,7 @@ def test_version_and_alias_references_select_the_right_version(env):
     by_version = http.post(
         "/predict", json={**ADELIE, "model": f"modelo_penguins/{first.model_version}"}
     )
+    assert by_version.status_code == 200, by_version.text
     assert by_version.json()["version"] == first.model_version
     assert by_version.json()["resolved_by"] == "version"
     by_alias = http.post("/predict", json={**ADELIE, "model": "modelo_penguins@challenger"})

@@ -1,7 +1,9 @@
-"""A version whose artifact cannot be unpickled is never served: registered and pointed at by
-@production (the webhook and the poll both bring it), the API keeps serving the previous version
-with no failed request, reports the failure in /listar_modelos and /metrics, and serves the next
-good version normally. Real MLflow server, real S3 (moto), the API over HTTP."""
+"""A version whose verified graph was changed in the artifact store is never served: registered,
+verified, then its model.onnx overwritten in the bucket, and pointed at by @production (the
+webhook and the poll both bring it), the API refuses the graph whose sha256 no longer matches the
+version's tag, keeps serving the previous version with no failed request, reports the failure in
+/listar_modelos and /metrics, and serves the next good version normally. Real MLflow server,
+real S3 (moto), the API over HTTP."""
 
 import secrets
 
@@ -54,12 +56,13 @@ def env(tmp_path_factory):
         stack.close()
 
 
-def broken_version(stack) -> str:
-    """Log a real model, then overwrite its model.pkl in the bucket with bytes that are no pickle."""
+def tampered_version(stack) -> str:
+    """Log and verify a real model, then overwrite its verified graph in the bucket."""
     before = set(stack.bucket_keys())
     version, _ = log_version(stack)
-    (pickle_key,) = [k for k in stack.bucket_keys() if k not in before and k.endswith("model.pkl")]
-    stack.s3_client().put_object(Bucket=BUCKET, Key=pickle_key, Body=b"this is not a pickle")
+    new = [k for k in stack.bucket_keys() if k not in before]
+    (graph_key,) = [k for k in new if k.endswith(f"serving/{MODEL}/v{version}/model.onnx")]
+    stack.s3_client().put_object(Bucket=BUCKET, Key=graph_key, Body=b"another graph")
     return version
 
 
@@ -68,10 +71,10 @@ def listing_versions(http) -> dict[str, dict]:
     return model, {v["version"]: v for v in model["versions"]}
 
 
-def test_a_broken_version_is_never_served_and_the_next_good_one_is(env):
+def test_a_tampered_graph_is_never_served_and_the_next_good_version_is(env):
     stack, client, http, base, good = env
     assert served_version(http) == good
-    broken = broken_version(stack)
+    broken = tampered_version(stack)
     with Hammer(base) as hammer:
         client.set_registered_model_alias(MODEL, "production", broken)
 
@@ -80,7 +83,7 @@ def test_a_broken_version_is_never_served_and_the_next_good_one_is(env):
 
         error = wait_for(failure_reported, 30, 0.2)
         assert error, "the broken version's load failure never showed in /listar_modelos"
-        assert error["reason"].startswith("UnpicklingError"), error
+        assert error["reason"].startswith("ManifestError: sha256 of model.onnx"), error
         model, versions = listing_versions(http)
         assert model["aliases"]["production"] == broken
         assert model["serving"] == {"production": good}  # the API says it stayed on `good`

@@ -20,9 +20,8 @@ import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
 
-from taller_mlflow.local.servers import ROOT, api_server, free_port
+from taller_mlflow.local.servers import ROOT, api_server, free_port, monitor_server
 from taller_mlflow.monitoring.job import run_checks
-from taller_mlflow.monitoring.monitor_cli import server as monitor_server
 from taller_mlflow.monitoring.reference import PROFILE_FILE
 from taller_mlflow.monitoring.schema import prediction_log
 from taller_mlflow.penguins import FEATURES, NUMERIC

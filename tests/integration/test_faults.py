@@ -24,6 +24,7 @@ import pytest
 from mlflow import MlflowClient
 
 from taller_mlflow.local.servers import api_server, free_port
+from taller_mlflow.promotion.export import export_version
 from taller_mlflow.training.trainer import train
 from tests.support import ADELIE, wait_for
 from tests.support.services import BUCKET, start_stack
@@ -37,7 +38,8 @@ def quiet(_):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, penguins_mysql_url):
-    """One quick training (v1 @production), a second version with no alias, the API serving v1."""
+    """One quick training (v1 @production), a second verified version with no alias, the API
+    serving v1."""
     workdir = tmp_path_factory.mktemp("faults")
     stack = start_stack(workdir)
     result = train(stack.settings(penguins_mysql_url, quick_grid=True), say=quiet)
@@ -45,7 +47,10 @@ def env(tmp_path_factory, penguins_mysql_url):
     source = client.get_model_version("modelo_penguins", result.model_version).source
     mlflow.set_tracking_uri(stack.tracking_uri)
     mlflow.set_registry_uri(stack.tracking_uri)
-    spare = mlflow.register_model(source, "modelo_penguins").version  # never loaded by the API
+    spare = str(mlflow.register_model(source, "modelo_penguins").version)  # never loaded by the API
+    # Verified as the gate would, so every version the fuzzer can name is servable: a 503 here
+    # would be a server error, not the designed answer for an unverified version.
+    export_version(client, stack.tracking_uri, "modelo_penguins", spare, say=quiet)
     port = free_port()
     api = api_server(
         port, stack.tracking_uri, workdir / "api.log", extra_env={"MODEL_REFRESH_SECONDS": "1"}
@@ -150,6 +155,7 @@ def test_s3_killed_keeps_cached_predictions_turns_ready_false_and_recovers(env):
     spare = str(mlflow.register_model(source, "modelo_penguins").version)
     ready = lambda: client.get_model_version("modelo_penguins", spare).status == "READY"  # noqa: E731
     assert wait_for(ready, 30)
+    export_version(client, stack.tracking_uri, "modelo_penguins", spare, say=lambda _: None)
     assert http.get("/ready").json() == {
         "ready": True,
         "registry_reachable": True,

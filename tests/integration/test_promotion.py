@@ -101,8 +101,8 @@ def test_the_live_version_carries_its_verified_serving_artifact_and_the_api_load
     stack, settings, first, client = env
     version = first.model_version
     trail = tags(client, version)
-    assert (trail[FORMAT_TAG], trail[PATH_TAG]) == ("onnx", f"serving/v{version}")
-    path = f"serving/v{version}/model.onnx"
+    assert (trail[FORMAT_TAG], trail[PATH_TAG]) == ("onnx", f"serving/{NAME}/v{version}")
+    path = f"serving/{NAME}/v{version}/model.onnx"
     served = ArtifactLoader(MlflowRest(stack.tracking_uri))(NAME, version)  # as the API loads it
     manifest = served.manifest
     assert served.sha256 == trail[SHA256_TAG] == manifest.sha256

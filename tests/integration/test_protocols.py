@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import tritonclient.http as triton
 
-from taller_mlflow.fastpath import verification_rows
 from taller_mlflow.local.servers import api_server, free_port
 from taller_mlflow.penguins import FEATURES, read_csv
+from taller_mlflow.promotion.onnx_export import verification_rows
 from taller_mlflow.training.trainer import train
 from tests.support import wait_for
 from tests.support.services import mlflow_models_serve, start_stack

@@ -61,7 +61,7 @@ def run_promote(stack, *args: str) -> int:
 
 
 def serving_files(client, run_id: str, version: str) -> list[str]:
-    return sorted(f.path for f in client.list_artifacts(run_id, f"serving/v{version}"))
+    return sorted(f.path for f in client.list_artifacts(run_id, f"serving/{MODEL}/v{version}"))
 
 
 def test_an_old_version_has_no_artifact_and_the_apis_loader_refuses_it(stack, client, old_version):
@@ -79,12 +79,12 @@ def test_export_logs_graph_and_tags_for_an_old_version(stack, client, old_versio
     print("\n".join(out), file=sys.__stdout__)
     trail = tags(client, version)
     sha = trail[SHA256_TAG]
-    assert (trail[FORMAT_TAG], trail[PATH_TAG]) == ("onnx", f"serving/v{version}")
+    assert (trail[FORMAT_TAG], trail[PATH_TAG]) == ("onnx", f"serving/{MODEL}/v{version}")
     assert out[-1].startswith(f"{MODEL} version {version} verified: sha256 {sha[:12]}, ")
     assert "351 rows compared" in out[-1]  # no held-out rows were logged: the CSV's penguins
     assert serving_files(client, run_id, version) == [
-        f"serving/v{version}/{MANIFEST_FILE}",
-        f"serving/v{version}/{GRAPH_FILE}",
+        f"serving/{MODEL}/v{version}/{MANIFEST_FILE}",
+        f"serving/{MODEL}/v{version}/{GRAPH_FILE}",
     ]
     assert not [k for k in trail if k.startswith("promotion.")]
     assert "production" not in (client.get_registered_model(MODEL).aliases or {})

@@ -1,9 +1,9 @@
 """The serving core against a real MLflow server (PostgreSQL + S3) and the API over HTTP.
 
-Each test reproduces a bug of the first serving core: a broken version under @production killed
-the refresh thread; listings stopped at MLflow's default page of 100 models; a tracking URI set
-only in `.env` listed models but failed every load; a 200 MB chunked body was buffered whole
-before the 413.
+Each test reproduces a bug of an earlier serving core: a version that could not be served under
+@production killed the refresh thread; listings stopped at MLflow's default page of 100 models; a
+tracking URI set only in `.env` listed models but failed every load; a 200 MB chunked body was
+buffered whole before the 413.
 """
 
 import contextlib
@@ -55,20 +55,24 @@ def served(http, penguin=ADELIE) -> str:
     return response.json()["version"]
 
 
-def register_copy(client, tracking_uri: str, version: str, workdir: Path, break_it: bool) -> str:
-    """A new version holding the files of `version`, with model.pkl replaced by junk if asked."""
+def register_copy(client, tracking_uri: str, version: str, workdir: Path, verify: bool) -> str:
+    """A new version holding the files of `version`, registered past the gate; its serving
+    artifact is logged (as the gate would) only if asked."""
     files = mlflow.artifacts.download_artifacts(
         artifact_uri=client.get_model_version_download_uri(MODEL, version),
         dst_path=str(workdir),
         tracking_uri=tracking_uri,
     )
-    if break_it:
-        (Path(files) / "model.pkl").write_bytes(b"this is not a pickle")
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     with mlflow.start_run(run_name="copy") as run:
         mlflow.log_artifacts(files, "model")
-    return str(mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL).version)
+    copy = str(mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL).version)
+    if verify:
+        from taller_mlflow.promotion.export import export_version
+
+        export_version(client, tracking_uri, MODEL, copy, say=lambda _: None)
+    return copy
 
 
 def load_error(http, version: str):
@@ -76,37 +80,53 @@ def load_error(http, version: str):
     return next(v for v in model["versions"] if v["version"] == version)["load_error"]
 
 
-def test_a_broken_production_version_never_stops_serving_or_refreshing(env, tmp_path):
+def test_an_unservable_production_version_never_stops_serving_or_refreshing(env, tmp_path):
     stack, client, _, http, result = env
     good = result.model_version
     assert served(http) == good
-    broken = register_copy(client, stack.tracking_uri, good, tmp_path / "broken", True)
+    broken = register_copy(client, stack.tracking_uri, good, tmp_path / "broken", verify=False)
     client.set_registered_model_alias(MODEL, "production", broken)
 
     error = wait_for(lambda: load_error(http, broken), 30)
-    assert error and error["reason"].startswith("UnpicklingError"), error
+    assert error and error["reason"].startswith("NotServable"), error
+    assert "no verified serving artifact" in error["reason"]
     assert served(http) == good
     assert served(http, GENTOO) == good
     metrics = http.get("/metrics").text
     assert f'api_model_load_failures_total{{model="{MODEL}",version="{broken}"}}' in metrics
     explicit = http.post("/predict", json={**ADELIE, "model": f"{MODEL}/{broken}"})
     assert explicit.status_code == 503
-    assert "UnpicklingError" in explicit.json()["detail"]
+    assert f"--export {broken}" in explicit.json()["detail"]
 
-    fixed = register_copy(client, stack.tracking_uri, good, tmp_path / "fixed", False)
+    fixed = register_copy(client, stack.tracking_uri, good, tmp_path / "fixed", verify=True)
     client.set_registered_model_alias(MODEL, "production", fixed)
     assert wait_for(lambda: served(http) == fixed, 30), http.get("/listar_modelos").text
     listing = next(m for m in http.get("/listar_modelos").json()["modelos"] if m["name"] == MODEL)
     assert listing["serving"] == {"production": fixed}
 
 
-def test_listing_pages_past_100_registered_models(env):
-    _, client, _, http, _ = env
-    for i in range(120):
-        client.create_registered_model(f"extra_model_{i:03d}")
-    names = http.get("/listar_modelos").json()["modelos_disponibles"]
+def test_listing_pages_past_100_registered_models(env, tmp_path):
+    stack, client, _, http, _ = env
+    extra = [f"extra_model_{i:03d}" for i in range(120)]
+    for name in extra:
+        client.create_registered_model(name)
+    # The default API serves one model: the others are not listed (nor answered for).
+    assert http.get("/listar_modelos").json()["modelos_disponibles"] == [MODEL]
+    port = free_port()
+    served_all = ",".join([MODEL, *extra])
+    api = api_server(
+        port,
+        stack.tracking_uri,
+        tmp_path / "api.log",
+        extra_env={"TALLER_SERVED_MODELS": served_all},
+    ).start(timeout=120)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as all_http:
+            names = all_http.get("/listar_modelos").json()["modelos_disponibles"]
+    finally:
+        api.stop()
     assert len(names) == 121
-    assert {f"extra_model_{i:03d}" for i in range(120)} | {MODEL} == set(names)
+    assert set(extra) | {MODEL} == set(names)
 
 
 def vm_hwm_kib(pid: int) -> int:

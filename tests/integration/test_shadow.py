@@ -1,17 +1,16 @@
 """The shadow challenger against the real MLflow server and the API over HTTP.
 
 Production is the project's pipeline; the challenger is a real, deliberately different model
-(always "Adelie"), so the agreement rate is the share of penguins production calls Adelie: the
+(always "Adelie", tests/support/models.always_adelie), both verified by the gate's export, so the agreement rate is the share of penguins production calls Adelie: the
 test knows it exactly. Every request is shadowed here (TALLER_SHADOW_FRACTION=1)."""
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sklearn.dummy import DummyClassifier
 
 from taller_mlflow.monitoring.schema import prediction_log
 from tests.support import ADELIE, wait_for
-from tests.support.models import training_data
+from tests.support.models import always_adelie, training_data
 from tests.support.promotion import MODEL, log_version, registry_client, start_api
 from tests.support.services import start_stack
 
@@ -23,8 +22,8 @@ def env(tmp_path_factory):
     api = None  # stopped however the set-up ends: no server outlives a failed fixture
     try:
         production, _ = log_version(stack)
-        x, y = training_data()
-        challenger, _ = log_version(stack, DummyClassifier(strategy="most_frequent").fit(x, y))
+        x, _ = training_data()
+        challenger, _ = log_version(stack, always_adelie())
         client = registry_client(stack)
         client.set_registered_model_alias(MODEL, "production", production)
         log_url = f"sqlite:///{workdir / 'predictions.db'}"
@@ -70,9 +69,7 @@ def settled(http, version: str) -> dict | None:
 
 def test_bodies_unchanged_and_agreement_recorded(env):
     client, http, production, challenger, penguins, engine = env
-    # Production's answers come from its ONNX fast path once compiled (probabilities may differ
-    # from scikit-learn's in the 6th decimal): compare bodies from the same engine.
-    assert wait_for(lambda: version_info(http, production)["inference"] == "onnxruntime", 60)
+    assert version_info(http, production)["inference"] == "onnxruntime"
     without = http.post("/predict", json=penguins)
     assert without.status_code == 200
     assert shadow_of(http, challenger) is None

@@ -75,7 +75,7 @@ def test_the_live_version_has_the_serving_artifact_the_api_loads(trained):
     parity = served.manifest.parity
     assert served.run_id == result.run_id and parity.rows == 100 + 351
     graph = MlflowRest(stack.tracking_uri).download_run_artifact(
-        result.run_id, f"serving/v{result.model_version}/model.onnx"
+        result.run_id, f"serving/modelo_penguins/v{result.model_version}/model.onnx"
     )
     print(
         f"best of the full grid ({result.best_params}): {parity.rows} rows compared, max abs "

@@ -1,4 +1,4 @@
-"""Real fitted pipelines for the fast-path tests, trained here on the packaged CSV."""
+"""Real fitted pipelines for the serving-artifact tests, trained here on the packaged CSV."""
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -8,8 +8,6 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from taller_mlflow.penguins import CATEGORICAL, FEATURES, NUMERIC, TARGET, clean, read_csv
 from taller_mlflow.training.model import build_pipeline
-
-FAILED = "scikit-learn (fast path failed: "
 
 
 def training_data():
@@ -40,3 +38,12 @@ def unconvertible() -> Pipeline:
     return fitted(
         Pipeline([("preprocess", preprocess), ("classifier", RandomForestClassifier(20))])
     )
+
+
+def always_adelie() -> Pipeline:
+    """A real, convertible pipeline that answers "Adelie" for every penguin: a forest whose trees
+    may not split (a leaf needs more rows than there are), so each gives the class shares of its
+    bootstrap sample, and Adelie, the most common species, wins every vote."""
+    preprocess = build_pipeline().steps[0][1]
+    forest = RandomForestClassifier(n_estimators=25, min_samples_leaf=1000, random_state=0)
+    return fitted(Pipeline([("preprocess", preprocess), ("classifier", forest)]))

@@ -37,8 +37,16 @@ def registry_client(stack) -> MlflowClient:
     return MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
 
 
-def log_version(stack, model=None, name: str = MODEL) -> tuple[str, str]:
-    """Log a real fitted pipeline (the project's, by default) and register it: (version, run_id)."""
+def verify_version(stack, version: str, name: str = MODEL) -> None:
+    """What the gate does first: verify the version's ONNX graph and log its serving artifact."""
+    from taller_mlflow.promotion.export import export_version
+
+    export_version(registry_client(stack), stack.tracking_uri, name, version, say=lambda _: None)
+
+
+def log_version(stack, model=None, name: str = MODEL, verified: bool = True) -> tuple[str, str]:
+    """Log a real fitted pipeline (the project's, by default) and register it: (version, run_id).
+    `verified`: its serving artifact is logged too, so the API can serve it."""
     mlflow.set_tracking_uri(stack.tracking_uri)
     mlflow.set_registry_uri(stack.tracking_uri)
     mlflow.set_experiment("promotion-tests")
@@ -49,16 +57,21 @@ def log_version(stack, model=None, name: str = MODEL) -> tuple[str, str]:
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,  # as training
             pip_requirements=pip_requirements(),  # no installed-package scan per version
         )
-    version = mlflow.register_model(info.model_uri, name).version
-    return str(version), run.info.run_id
+    version = str(mlflow.register_model(info.model_uri, name).version)
+    if verified:
+        verify_version(stack, version, name)
+    return version, run.info.run_id
 
 
-def register_again(stack, version: str, name: str = MODEL) -> str:
+def register_again(stack, version: str, name: str = MODEL, verified: bool = True) -> str:
     """A new version of the same artifact: another version number, the same predictions."""
-    source = registry_client(stack).get_model_version(name, version).source
+    mv = registry_client(stack).get_model_version(name, version)
     mlflow.set_tracking_uri(stack.tracking_uri)
     mlflow.set_registry_uri(stack.tracking_uri)
-    return str(mlflow.register_model(source, name).version)
+    again = str(mlflow.register_model(mv.source, name).version)
+    if verified:
+        verify_version(stack, again, name)
+    return again
 
 
 def start_api(stack, workdir, log_name: str = "api.log", **env):

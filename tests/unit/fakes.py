@@ -31,11 +31,11 @@ BY_ISLAND = {"Torgersen": 0, "Dream": 1, "Biscoe": 2}
 SIGNATURE = [(f.name, f.type) for f in penguin_features()]
 
 
-def verified_tags(version: str) -> dict[str, str]:
+def verified_tags(name: str, version: str) -> dict[str, str]:
     return {
         FORMAT_TAG: FORMAT,
         SHA256_TAG: f"{int(version):064x}",
-        PATH_TAG: artifact_dir(version),
+        PATH_TAG: artifact_dir(name, version),
     }
 
 
@@ -58,7 +58,7 @@ class FakeRest:
     ) -> str:
         model = self.models.setdefault(name, {"aliases": {}, "versions": {}})
         version = str(len(model["versions"]) + 1)
-        all_tags = {**(verified_tags(version) if verified else {}), **(tags or {})}
+        all_tags = {**(verified_tags(name, version) if verified else {}), **(tags or {})}
         model["versions"][version] = {"run_id": run_id or f"run-{name}-{version}", "tags": all_tags}
         return version
 

@@ -15,9 +15,7 @@ def make_api(make_registry):
     def make(probe=None):
         settings = unit_settings()
         return TestClient(
-            create_app(
-                settings, make_registry(settings, probe=probe, hooks=registry_hooks())
-            )
+            create_app(settings, make_registry(settings, probe=probe, hooks=registry_hooks()))
         )
 
     return make

@@ -215,7 +215,9 @@ def test_the_listing_shows_each_versions_last_drift_status(engine, client, pengu
     run_checks(settings(), engine, client, end=NOW)
     rest = FakeRest()  # the API's view of the same registry, tags as the job left them
     for version in ("1", "2"):
-        rest.add_version("modelo_penguins", tags=client.version_tags.get(("modelo_penguins", version)))
+        rest.add_version(
+            "modelo_penguins", tags=client.version_tags.get(("modelo_penguins", version))
+        )
     [model] = Catalogue(rest, ModelCache(FakeLoader()), lambda name: True).describe()
     versions = {v["version"]: v for v in model["versions"]}
     assert versions["1"]["drift_status"] == "ok"

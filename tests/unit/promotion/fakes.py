@@ -230,7 +230,7 @@ class Fixture:
         self.served_rows[version] = rows
         if version in self.serving_fails:
             return Check(SERVING, False, "single-row: 3 of 451 predicted classes differ")
-        for key, value in [(FORMAT_TAG, FORMAT), (PATH_TAG, artifact_dir(version))]:
+        for key, value in [(FORMAT_TAG, FORMAT), (PATH_TAG, artifact_dir(name, version))]:
             client.set_model_version_tag(name, version, key, value)
         client.set_model_version_tag(name, version, SHA256_TAG, "ab" * 32)
         return Check(SERVING, True, "sha256 abababababab, 451 rows compared")

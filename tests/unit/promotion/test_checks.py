@@ -65,7 +65,7 @@ def test_the_graph_check_logs_the_artifact_of_a_real_pipeline(penguins):
     assert check.name == "ONNX graph verified against scikit-learn"
     sha = registry.tags(version)[SHA256_TAG]
     assert check.detail.startswith(f"sha256 {sha[:12]}, 411 rows compared, max abs diff ")
-    assert check.detail.endswith(f"<= 1e-05; logged at serving/v{version}")
+    assert check.detail.endswith(f"<= 1e-05; logged at serving/modelo_penguins/v{version}")
 
 
 def test_the_graph_check_fails_what_cannot_be_converted_and_logs_nothing(penguins):

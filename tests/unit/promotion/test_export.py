@@ -83,7 +83,7 @@ def test_re_export_is_idempotent(old):
     first = old.export("1")
     again = old.export("1")
     assert again.sha256 == first.sha256 == again.previous_sha256
-    assert again.line().endswith("re-verified, same sha256 as before at serving/v1")
+    assert again.line().endswith("re-verified, same sha256 as before at serving/modelo_penguins/v1")
 
 
 def test_a_version_whose_model_cannot_be_converted_is_rejected_and_left_untagged(old):

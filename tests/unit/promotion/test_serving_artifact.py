@@ -94,24 +94,24 @@ def test_logging_writes_both_files_then_the_tags_with_the_sha256_last(built):
     graph, manifest = built
     registry = FakeRegistry()
     version = registry.add_version()
-    assert log_artifact(registry, NAME, version, "run-1", graph, manifest) == "serving/v1"
+    assert log_artifact(registry, NAME, version, "run-1", graph, manifest) == f"serving/{NAME}/v1"
     steps = [
         entry for entry in registry.log if entry[0] in ("log_artifact", "set_model_version_tag")
     ]
     assert steps == [
-        ("log_artifact", "run-1", f"serving/v1/{GRAPH_FILE}"),
-        ("log_artifact", "run-1", f"serving/v1/{MANIFEST_FILE}"),
+        ("log_artifact", "run-1", f"serving/{NAME}/v1/{GRAPH_FILE}"),
+        ("log_artifact", "run-1", f"serving/{NAME}/v1/{MANIFEST_FILE}"),
         ("set_model_version_tag", version, FORMAT_TAG),
         ("set_model_version_tag", version, PATH_TAG),
         ("set_model_version_tag", version, SHA256_TAG),
     ]
-    assert registry.artifacts[("run-1", f"serving/v1/{GRAPH_FILE}")] == graph
-    assert json.loads(registry.artifacts[("run-1", f"serving/v1/{MANIFEST_FILE}")]) == json.loads(
-        manifest.to_json()
-    )
+    assert registry.artifacts[("run-1", f"serving/{NAME}/v1/{GRAPH_FILE}")] == graph
+    assert json.loads(
+        registry.artifacts[("run-1", f"serving/{NAME}/v1/{MANIFEST_FILE}")]
+    ) == json.loads(manifest.to_json())
     assert registry.tags(version) == {
         FORMAT_TAG: "onnx",
-        PATH_TAG: "serving/v1",
+        PATH_TAG: f"serving/{NAME}/v1",
         SHA256_TAG: manifest.sha256,
     }
 
@@ -129,7 +129,7 @@ def test_the_apis_loader_accepts_what_export_logged_and_answers_as_scikit_learn(
 def test_a_swapped_graph_is_refused_by_its_sha256_even_though_it_runs(sk_model, held_out):
     registry, version = exported(sk_model, held_out)
     runnable = to_onnx(production_like(seed=3))  # a valid graph, just not the verified one
-    registry.artifacts[(f"run-{version}", f"serving/v{version}/{GRAPH_FILE}")] = runnable
+    registry.artifacts[(f"run-{version}", f"serving/{NAME}/v{version}/{GRAPH_FILE}")] = runnable
     with pytest.raises(ManifestError, match="refusing a graph the gate did not verify"):
         ArtifactLoader(FakeRest(registry))(NAME, version)
 
@@ -138,8 +138,8 @@ def test_a_manifest_copied_from_another_version_is_refused(sk_model, held_out):
     registry, version = exported(sk_model, held_out)
     second = registry.add_version()
     for file in (GRAPH_FILE, MANIFEST_FILE):
-        content = registry.artifacts[(f"run-{version}", f"serving/v{version}/{file}")]
-        registry.artifacts[(f"run-{second}", f"serving/v{second}/{file}")] = content
+        content = registry.artifacts[(f"run-{version}", f"serving/{NAME}/v{version}/{file}")]
+        registry.artifacts[(f"run-{second}", f"serving/{NAME}/v{second}/{file}")] = content
     for key, value in registry.tags(version).items():
         registry.set_model_version_tag(NAME, second, key, value.replace("v1", f"v{second}"))
     with pytest.raises(ManifestError, match=f"manifest is for {NAME}/1, not {NAME}/2"):
@@ -165,7 +165,7 @@ def test_exporting_again_rewrites_the_same_graph_and_says_so(sk_model, held_out)
 
 def test_a_different_graph_replaces_the_old_one_and_its_tag_goes_first(sk_model, held_out):
     registry, version = exported(sk_model, held_out)
-    graph_key = (f"run-{version}", f"serving/v{version}/{GRAPH_FILE}")
+    graph_key = (f"run-{version}", f"serving/{NAME}/v{version}/{GRAPH_FILE}")
     old_graph, before = registry.artifacts[graph_key], registry.tags(version)[SHA256_TAG]
     deleted = []  # (tag, its value, the graph stored when it was deleted)
     registry.delete_model_version_tag = lambda name, v, key: deleted.append(

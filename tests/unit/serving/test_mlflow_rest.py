@@ -67,6 +67,12 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/get-artifact":
             if query["path"] == ["serving/v7/model.onnx"]:
                 return self._send(200, b"\x08\x07graph bytes")
+            if query["path"] == ["serving/v7/gone"]:  # S3 says 404: MLflow answers 500
+                message = "An error occurred (404) when calling the HeadObject operation: Not Found"
+                return self._send(500, {"error_code": "INTERNAL_ERROR", "message": message})
+            if query["path"] == ["serving/v7/s3-down"]:
+                message = "Could not connect to the endpoint URL: http://minio:9000/"
+                return self._send(500, {"error_code": "INTERNAL_ERROR", "message": message})
             return self._send(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "nope"})
         if url.path == "/version":
             return self._send(200, b"3.17.2")
@@ -79,7 +85,8 @@ def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    Handler.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield Handler.base
     httpd.shutdown()
 
 
@@ -133,6 +140,12 @@ def test_run_artifacts_download_through_the_server(server):
     assert rest.download_run_artifact("r7", "serving/v7/model.onnx") == b"\x08\x07graph bytes"
     with pytest.raises(ModelNotFound):
         rest.download_run_artifact("r7", "serving/v7/other")
+    with pytest.raises(ModelNotFound):  # the store's 404 inside MLflow's 500
+        rest.download_run_artifact("r7", "serving/v7/gone")
+    with pytest.raises(RegistryUnavailable, match="Could not connect"):  # not the file's fault
+        MlflowRest(Handler.base, retries=0, auth={}).download_run_artifact(
+            "r7", "serving/v7/s3-down"
+        )
     (call,) = [c for c in Handler.calls if c[1] == "/get-artifact"][:1]
     assert call[2] == {"run_id": ["r7"], "path": ["serving/v7/model.onnx"]}
 

@@ -99,7 +99,9 @@ def test_refresh_while_requests_add_references_never_raises(client, make_registr
         for a in range(25):
             client.set_alias(f"m{i}", f"a{a}", version)
             refs.append(f"m{i}@a{a}")
-    registry = make_registry(unit_settings(served_models=",".join(["modelo_penguins"] + [f"m{i}" for i in range(40)])))
+    registry = make_registry(
+        unit_settings(served_models=",".join(["modelo_penguins"] + [f"m{i}" for i in range(40)]))
+    )
     started = threading.Barrier(4)
 
     def requests_arrive(offset):
