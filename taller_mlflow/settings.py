@@ -118,9 +118,10 @@ class Settings(BaseSettings):
         "load errors are always current).",
     )
     scoring_threads: int = Field(
-        2,
+        1,
         ge=1,
-        description="Threads per worker that parse large bodies and score off the event loop.",
+        description="Threads per worker that parse large bodies and score off the event loop; "
+        "more workers, not more threads, use more cores (parsing holds the GIL).",
     )
     max_pending_requests: int = Field(
         64,

@@ -8,6 +8,7 @@ record-shaped formats are rows by nature and are turned into columns once.
 import csv
 import io
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 import orjson
 
@@ -51,6 +52,9 @@ def split_columns(split) -> dict[str, Sequence]:
     columns, data = split["columns"], split.get("data")
     if not all(isinstance(c, str) for c in columns):
         raise bad("dataframe_split.columns must be a list of column names")
+    if len(set(columns)) != len(columns):
+        twice = next(c for c in columns if columns.count(c) > 1)
+        raise bad(f"dataframe_split.columns names {twice!r} twice")
     if not isinstance(data, list) or not all(type(row) is list for row in data):
         raise bad("dataframe_split.data must be a list of rows, each a list")
     widths = set(map(len, data))
@@ -59,9 +63,9 @@ def split_columns(split) -> dict[str, Sequence]:
         raise bad(
             f"dataframe_split.data row {row} has {len(data[row])} values for {len(columns)} columns"
         )
-    if not data:
-        return {c: () for c in columns}
-    return dict(zip(columns, zip(*data, strict=True), strict=True))
+    # One C-level pass per column (itemgetter over the rows), not zip(*rows): as fast, and short
+    # enough that the event loop gets the GIL between them while a large batch is parsed.
+    return {c: list(map(itemgetter(i), data)) for i, c in enumerate(columns)}
 
 
 def records_columns(records) -> dict[str, Sequence]:
