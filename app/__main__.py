@@ -5,10 +5,12 @@ setting. The API image runs exactly this, so the settings hold in a container to
 """
 
 import argparse
+import copy
 import os
 import tempfile
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from taller_mlflow.settings import env_name, get_settings, help_text
 
@@ -30,6 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def log_config() -> dict:
+    """uvicorn's logging, plus the API's own loggers at INFO on the same handler: loads, swaps,
+    refused versions and the prediction log's outages are worth a line (every worker applies it)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for name in ("taller_mlflow", "app"):
+        config["loggers"][name] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     settings = get_settings()
@@ -44,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.api_port if args.port is None else args.port,
         workers=workers,
         log_level="info",
+        log_config=log_config(),
         access_log=False,
     )
 

@@ -17,7 +17,6 @@ import threading
 import time
 
 import orjson
-import tenacity
 from fastapi import APIRouter, BackgroundTasks, Request
 from prometheus_client import Counter
 
@@ -138,6 +137,7 @@ def register_in_background(settings) -> threading.Thread | None:
     retrying while MLflow is not up yet; never holds up the API's start."""
     if not (settings.webhook_url and settings.webhook_secret):
         return None
+    import tenacity  # only when a webhook is registered: a worker's start-up is mostly imports
 
     @tenacity.retry(
         wait=tenacity.wait_exponential(multiplier=1, max=30),

@@ -153,4 +153,4 @@ def test_run_artifacts_download_through_the_server(server):
 def test_credentials_follow_mlflows_own_variables():
     assert credentials_from_env({}) == {}
     token = credentials_from_env({"MLFLOW_TRACKING_TOKEN": "t0k"})
-    assert token == {"headers": {"Authorization": "Bearer t0k"}}
+    assert token == {"Authorization": "Bearer t0k"}
