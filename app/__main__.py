@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="info",
         log_config=log_config(),
         access_log=False,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from app import webhook_receiver
+from app.access import ApiKeyMiddleware, ConcurrencyLimitMiddleware, RateLimitMiddleware
 from app.docs import install_offline_docs
 from app.errors import install_error_handlers
 from app.middleware import MetricsMiddleware, RequestIdMiddleware
@@ -25,7 +27,6 @@ from taller_mlflow.serving.metrics import registry_hooks
 from taller_mlflow.serving.registry import ModelRegistry
 from taller_mlflow.settings import Settings, get_settings
 
-
 SWITCH_INTERVAL_SECONDS = 0.001
 
 
@@ -36,6 +37,25 @@ def start_prediction_log(settings: Settings):
     from taller_mlflow.monitoring.log import PredictionLog
 
     return PredictionLog.from_settings(settings)
+
+
+def install_access(app: FastAPI, settings: Settings) -> None:
+    """The limits and the keys, innermost first (the last added runs first): the concurrency
+    limit, the rate limit (after the key, which names the client), the key, then CORS, so a
+    browser's preflight is answered without one."""
+    app.add_middleware(ConcurrencyLimitMiddleware, most=settings.max_concurrent_requests)
+    if settings.rate_limit:
+        app.add_middleware(RateLimitMiddleware, limit=settings.rate_limit)
+    if settings.api_key_list:
+        app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Model", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
 
 
 def create_app(
@@ -85,7 +105,9 @@ def create_app(
         default_response_class=JSONResponse,
     )
     app.state.settings = settings
-    app.add_middleware(MetricsMiddleware)
+    app.state.deliveries = webhook_receiver.Deliveries()  # webhook ids seen: replays do nothing
+    install_access(app, settings)
+    app.add_middleware(MetricsMiddleware)  # refusals are counted too
     app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     install_error_handlers(app)
     app.include_router(router)

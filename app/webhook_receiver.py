@@ -15,6 +15,7 @@ receives it swaps at once; the others swap at their next poll (MODEL_REFRESH_SEC
 import logging
 import threading
 import time
+from collections import OrderedDict
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -41,7 +42,7 @@ ALIAS_ENTITY = "model_version_alias"
 WEBHOOKS = Counter(
     "api_webhooks_total",
     "MLflow webhook deliveries by outcome (accepted, ignored, unsigned, forged, stale, "
-    "malformed, disabled)",
+    "replayed, malformed, disabled)",
     ["outcome"],
 )
 WEBHOOK_REFRESHES = Counter(
@@ -49,6 +50,28 @@ WEBHOOK_REFRESHES = Counter(
 )
 
 router = APIRouter()
+
+
+class Deliveries:
+    """Delivery ids seen within the replay window: a signed delivery replayed (by an attacker who
+    captured it, or MLflow retrying) is acknowledged once and acted on once. Each worker keeps its
+    own ids; a replay to another worker re-resolves aliases, which changes nothing."""
+
+    def __init__(self, window: float = TOLERANCE_SECONDS, most: int = 10_000):
+        self.window, self.most = window, most
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, delivery_id: str, now: float) -> bool:
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) < now - 2 * self.window:
+                self._seen.popitem(last=False)
+            if delivery_id in self._seen:
+                return False
+            self._seen[delivery_id] = now
+            if len(self._seen) > self.most:
+                self._seen.popitem(last=False)
+            return True
 
 
 def _refuse(outcome: str, status: int, detail: str) -> ApiError:
@@ -111,7 +134,12 @@ async def mlflow_webhook(request: Request, background: BackgroundTasks):
     if not secret:
         raise _refuse("disabled", 404, "webhooks are off: set TALLER_WEBHOOK_SECRET")
     body = await read_capped_body(request, MAX_BODY_BYTES)
-    verify(secret, request.headers, body, time.time())
+    now = time.time()
+    verify(secret, request.headers, body, now)
+    delivery = request.headers[DELIVERY_ID_HEADER]
+    if not request.app.state.deliveries.first_time(delivery, now):
+        WEBHOOKS.labels("replayed").inc()  # 200: a sender retrying must stop, nothing is done
+        return json_response({"accepted": False, "duplicate": delivery}, 200)
     entity, action, data = parse_event(body)
     if entity != ALIAS_ENTITY:
         WEBHOOKS.labels("ignored").inc()

@@ -12,7 +12,7 @@ PREDICTION_LOG_RETENTION_DAYS (`.env` files, compose files and scripts in the wi
 import sys
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "TALLER_"
@@ -135,6 +135,35 @@ class Settings(BaseSettings):
         description="Bodies up to this size, for a loaded model, are parsed and scored on the "
         "event loop (a thread hop costs more than a small batch); larger ones on a thread.",
     )
+    api_keys: str = Field(
+        "",
+        description="API keys, comma separated; empty: off. When set, every request but the "
+        "probes, /metrics, the docs and MLflow's signed webhook needs `Authorization: Bearer "
+        "KEY` or `X-API-Key: KEY` (401 otherwise).",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Origins browsers may call the API from, comma separated (`*`: any); empty: "
+        "no CORS headers, so a browser allows same-origin calls only.",
+    )
+    rate_limit: str = Field(
+        "",
+        description="Per-client rate limit, e.g. `100/second` or `6000/minute` (the `limits` "
+        "library's syntax); empty: off. A client is its API key when keys are on, else its "
+        "address; past the limit: 429 with Retry-After. Each worker counts on its own.",
+    )
+    max_concurrent_requests: int = Field(
+        256,
+        ge=1,
+        description="Requests a worker handles at once (probes and /metrics aside); past it it "
+        "answers 503 with Retry-After instead of queueing without bound.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For the API believes (uvicorn's "
+        "forwarded_allow_ips; `*` behind an ingress you trust): the client address the rate "
+        "limit counts.",
+    )
     max_batch_size: int = Field(1000, description="Most penguins one /predict request may carry.")
     max_body_bytes: int = Field(1_000_000, description="Largest /predict body, in bytes.")
     protocol_max_rows: int = Field(
@@ -214,6 +243,23 @@ class Settings(BaseSettings):
     monitor_metrics_port: int = Field(
         9108, description="Drift job service: port of its Prometheus /metrics (0: none)."
     )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse  # only when a limit is set
+
+            parse(value)  # ValueError names what it could not read
+        return value.strip()
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def served_model_names(self) -> tuple[str, ...]:

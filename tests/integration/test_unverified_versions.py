@@ -22,6 +22,8 @@ from tests.support.promotion import (
 )
 from tests.support.services import start_stack
 
+pytestmark = pytest.mark.security
+
 EVIL = "evil_model"
 
 

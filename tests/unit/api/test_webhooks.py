@@ -179,3 +179,30 @@ def test_an_oversized_body_is_refused_before_it_is_read(make_api, refreshes):
         response = api.post("/webhooks/mlflow", content=body, headers=signed(body))
     assert response.status_code == 413
     assert refreshes == []
+
+
+def test_a_replayed_delivery_is_acknowledged_and_changes_nothing(make_api, client, refreshes):
+    body = alias_event("3")
+    headers = signed(body)
+    with make_api() as api:
+        first = api.post("/webhooks/mlflow", content=body, headers=headers)
+        replays = [api.post("/webhooks/mlflow", content=body, headers=headers) for _ in range(3)]
+        replayed = webhook_count(api, "replayed")
+    assert first.status_code == 202
+    assert [r.status_code for r in replays] == [200] * 3
+    assert replays[0].json() == {"accepted": False, "duplicate": headers["X-MLflow-Delivery-Id"]}
+    assert refreshes == ["modelo_penguins"]  # acted on once
+    assert replayed >= 3
+
+
+def test_a_forged_delivery_does_not_burn_its_id_for_the_real_one(make_api, refreshes):
+    body = alias_event("3")
+    headers = signed(body)
+    forged = {
+        **headers,
+        "X-MLflow-Signature": signed(body, secret="not-the-secret")["X-MLflow-Signature"],
+    }
+    with make_api() as api:
+        assert api.post("/webhooks/mlflow", content=body, headers=forged).status_code == 403
+        assert api.post("/webhooks/mlflow", content=body, headers=headers).status_code == 202
+    assert refreshes == ["modelo_penguins"]
