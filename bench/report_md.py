@@ -256,10 +256,27 @@ def logcost_section(r: dict) -> list[str]:
         ]
         for k, v in d["runs"].items()
     ]
-    logged = "n/a" if d["rows_logged"] is None else f"{d['rows_logged']:,}"
+    if "rows" in d:  # per database: its rows against the rows its API answered
+        lines = []
+        for database, x in d["rows"].items():
+            logged = "no table" if x["logged"] is None else f"{x['logged']:,}"
+            lost = x["answered"] - (x["logged"] or 0)
+            lines.append(
+                f"- {database}: {logged} rows in the log after a clean stop, of {x['answered']:,} "
+                "the API answered (its `api_predictions_total`, warm-ups included)"
+                + (f"; **{lost:,} lost**" if lost > 0 else "; none lost")
+                + f", {x['dropped_counted']:,} counted in `prediction_log_dropped_total`."
+            )
+        rows_text = ["Rows logged vs answered, per log-on API (a side that lost rows is not met):"]
+        rows_text += ["", *lines]
+    else:  # a run from before the per-database sides
+        logged = "n/a" if d["rows_logged"] is None else f"{d['rows_logged']:,}"
+        rows_text = [
+            f"Rows in the log after a clean stop: {logged}, of {d['rows_answered_on']:,} rows the "
+            "log-on API answered (wrk counts completed requests only)."
+        ]
     return [
-        f"Rows in the log after a clean stop: {logged}, of {d['rows_answered_on']:,} rows the "
-        "log-on API answered (wrk counts completed requests only).",
+        *rows_text,
         "",
         *cells_table(
             ["log, shape", "req/s", "CPU per request", "of it in background threads"], rows

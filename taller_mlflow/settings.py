@@ -185,7 +185,7 @@ class Settings(BaseSettings):
         "Prediction log rows older than this many days are deleted (hourly); 0 keeps them all.",
     )
     prediction_log_queue_size: int = Field(
-        10_000, description="Prediction log rows waiting to be written; beyond it they drop."
+        50_000, description="Prediction log rows waiting to be written; beyond it they drop."
     )
     prediction_log_batch_size: int = Field(
         500, description="Rows the prediction log writes per insert, at most."

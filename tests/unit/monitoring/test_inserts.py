@@ -1,11 +1,14 @@
 """The SQLite fast path writes what SQLAlchemy's own insert writes: the same events through both,
 into two real SQLite files, read back through SQLAlchemy, give equal rows (timestamps, JSON
-probabilities and booleans included), whatever kind of event they came from."""
+probabilities and booleans included), whatever kind of event they came from. The writer's
+columnar buffer gives its rows in order, whole or a batch at a time; the probabilities' JSON made
+for all rows at once is orjson's own text of each row's {class: p}."""
 
 import sqlite3
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -68,10 +71,14 @@ def every_kind() -> list:
 
 def written(tmp_path, name: str, fmt: inserts.RowFormat, events: list) -> list[tuple]:
     engine = make_engine(f"sqlite:///{tmp_path / name}")  # the log's own engine
-    rows = [row for event in events for row in fmt.encode(event)]
+    buffer = fmt.buffer()  # the writer's columnar buffer
+    for event in events:
+        buffer.add(event)
+    batch = buffer.take()
+    assert batch.rows == sum(e.rows for e in events) and buffer.rows == 0
     with engine.begin() as conn:
         create_schema(conn)
-        assert fmt.insert(conn, rows) == sum(e.rows for e in events)
+        assert fmt.insert(conn, batch, inserts.MAX_ROWS_PER_STATEMENT) == batch.rows
     with engine.connect() as conn:
         query = sa.select(*[prediction_log.c[c] for c in inserts.COLUMNS])
         rows = [tuple(r) for r in conn.execute(query.order_by(prediction_log.c.id))]
@@ -134,3 +141,68 @@ def test_logged_probabilities_are_rounded_like_predicts_answer():
         {"Adelie": 1.0, "Chinstrap": 0.0, "Gentoo": 0.0},
         {"Adelie": 0.123457, "Chinstrap": 0.3, "Gentoo": 0.576543},
     ]
+
+
+ODD_CLASSES = ['say "hi"', "100%s", "back\\slash", "tab\there", "niño", "%"]
+
+
+@pytest.mark.parametrize("classes", [CLASSES, ODD_CLASSES[:3], ODD_CLASSES])
+def test_the_probabilities_text_of_all_rows_at_once_is_orjsons_text_of_each_rows_map(classes):
+    rng = np.random.default_rng(len(classes))
+    proba = rng.dirichlet(np.ones(len(classes)), 50).astype(np.float32)
+    proba[0] = 0.0
+    proba[1, 0] = 1.0
+    proba[2, 0] = 1e-7  # rounds to 0; and a tiny one that does not
+    proba[3, 0] = 2e-6
+    halves = [proba[:20], proba[20:]]  # two events' arrays, stacked by the writer
+    rounded = np.round(proba.astype(np.float64), 6).tolist()
+    expected = [orjson.dumps(dict(zip(classes, row, strict=True))).decode() for row in rounded]
+    assert inserts.probability_texts(classes, halves) == expected
+
+
+def test_a_batch_of_events_with_different_class_sets_keeps_each_rows_probabilities(tmp_path):
+    two = Prediction(
+        **columns_event(rows=3, request_id="two", classes=["Adelie", "Gentoo"]),
+    )
+    two.proba = np.tile([0.25, 0.75], (3, 1))
+    events = [Prediction(**columns_event(rows=2)), two, Prediction(**columns_event(rows=1))]
+    fast = written(tmp_path, "fast.db", inserts.SQLITE, events)
+    assert fast == written(tmp_path, "core.db", inserts.CORE, events)
+    probabilities = [row[inserts.COLUMNS.index("probabilities")] for row in fast]
+    three = {"Adelie": 0.01, "Chinstrap": 0.02, "Gentoo": 0.97}
+    assert probabilities == [three] * 2 + [{"Adelie": 0.25, "Gentoo": 0.75}] * 3 + [three]
+
+
+@pytest.mark.parametrize("fmt", [inserts.SQLITE, inserts.CORE])
+def test_a_take_gives_the_first_rows_and_keeps_the_rest_in_order(fmt):
+    buffer = fmt.buffer()
+    for n in (3, 4, 5):
+        buffer.add(Prediction(**columns_event(rows=n, request_id=f"r{n}")))
+    first = buffer.take(5)
+    assert (first.rows, buffer.rows) == (5, 7)
+    buffer.add(Prediction(**columns_event(rows=2, request_id="late")))
+    rest = buffer.take()
+    assert (rest.rows, buffer.rows) == (9, 0)
+    request_ids = [*first.columns[1], *rest.columns[1]]
+    assert request_ids == ["r3"] * 3 + ["r4"] * 4 + ["r5"] * 5 + ["late"] * 2
+    for batch in (first, rest):
+        assert {len(column) for column in batch.columns} == {batch.rows}
+
+
+def test_sqlite_keeps_only_the_ts_index_and_drops_the_others_from_an_older_file(tmp_path):
+    """The SQLite log pays for the one index its readers need (taller_mlflow/monitoring/schema.py)."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # a log file from before, with all three indexes
+        conn.execute("CREATE TABLE t (x)")
+        for name, column in [
+            ("ix_prediction_log_request_id", "x"),
+            ("ix_prediction_log_model_ts", "x"),
+        ]:
+            conn.execute(f"CREATE INDEX {name} ON t ({column})")
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        create_schema(conn)
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {i for i in indexes if i.startswith("ix_")} == {"ix_prediction_log_ts"}

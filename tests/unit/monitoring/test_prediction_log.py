@@ -1,6 +1,7 @@
 """The prediction log's writer over a real SQLite file: batches by size and by time, drops a full
 queue's events and a failed batch (counted), resumes by itself, flushes on close, purges old rows."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -231,3 +232,70 @@ def test_purge_is_relative_to_now(make_log, url):
     assert log.purge(now=now) == 0
     assert log.purge(now=now + timedelta(days=5)) == 1
     assert count(url) == 0
+
+
+def test_the_writer_writes_every_waiting_batch_without_sleeping_between_them(make_log, url):
+    """Under a sustained load the writer keeps up: it sleeps only when less than a batch waits
+    (a sleep per batch capped it at 10,000 rows/s and the queue dropped rows)."""
+    log = make_log(url, batch_size=100, flush_seconds=60, start=False)
+    for i in range(50):
+        log.observe(event(rows=100, request_id=f"r{i}"))  # 50 batches waiting
+    written_at_each_sleep = []
+    wait = log._stopping.wait
+
+    def sleeping(timeout=None):
+        written_at_each_sleep.append(log.written)
+        return wait(timeout)
+
+    log._stopping.wait = sleeping
+    log.start()
+    assert wait_for(lambda: log.written == 5000, timeout=30, interval=0.05)
+    assert set(written_at_each_sleep) <= {5000}  # no sleep before the last batch was written
+    assert (count(url), log.dropped, log.pending) == (5000, 0, 0)
+
+
+def test_every_row_observed_from_several_threads_lands_once_and_in_order(make_log, url):
+    """Rows pushed through observe() while the writer runs all land: none dropped, none twice,
+    each request's rows in order."""
+    log = make_log(url, batch_size=500, queue_size=1_000_000)
+
+    def produce(thread: int) -> None:
+        for i in range(100):
+            log.observe(event(rows=1 + i % 50, request_id=f"t{thread}-{i}"))
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = 4 * sum(1 + i % 50 for i in range(100))
+    log.close()
+    assert (log.written, log.dropped, log.pending) == (expected, 0, 0)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        query = sa.select(prediction_log.c.request_id, prediction_log.c.culmen_length_mm)
+        rows = conn.execute(query.order_by(prediction_log.c.id)).all()
+    engine.dispose()
+    assert len(rows) == expected
+    by_request: dict[str, list[float]] = {}
+    for request_id, length in rows:
+        by_request.setdefault(request_id, []).append(length)
+    assert len(by_request) == 400
+    for request_id, lengths in by_request.items():
+        n = 1 + int(request_id.split("-")[1]) % 50
+        assert lengths == [float(x) for x in range(1, n + 1)], request_id
+
+
+def test_an_event_that_cannot_be_encoded_drops_its_rows_and_the_writer_goes_on(make_log, url):
+    before = dropped("error")
+    log = make_log(url, start=False)
+    broken = event(rows=2, request_id="broken")
+    broken.features["sex"] = broken.features["sex"][:1]  # one value for two rows
+    log.observe(event(rows=3, request_id="before"))
+    log.observe(broken)
+    log.close()
+    assert log.dropped == 3 + 2 and dropped("error") - before == 5  # its batch went with it
+    fresh = make_log(url)
+    fresh.observe(event(rows=2, request_id="after"))
+    assert wait_for(lambda: count(url, prediction_log.c.request_id == "after") == 2, timeout=5)
+    assert fresh.pending == 0 or wait_for(lambda: fresh.pending == 0, timeout=5, interval=0.02)
