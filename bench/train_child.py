@@ -7,7 +7,7 @@ spawn: every stage is timed from there, interpreter start and imports included, 
 It prints one line, `BENCH_JSON {...}`: the stages in seconds and, when tracked, what was
 registered.
 
-tracked = taller_mlflow.training.trainer.train(): data read, autologged grid search (27 child
+tracked = taller_mlflow.training.trainer.train(): data read, tracked grid search (27 child
 runs), test metrics, model and reference profile logged, registration, the promotion gate.
 plain = the same data read, the same GridSearchCV and the test split's prediction, untracked.
 The tracked stages are cut where train() calls tracked_search, MLflow's child-run logging and

@@ -30,7 +30,7 @@ from taller_mlflow.promotion.evaluation import EvalRowsMissing, load_eval_rows
 from taller_mlflow.promotion.fitted import fitted_loader
 from taller_mlflow.promotion.lease import Lease
 from taller_mlflow.promotion.outcome import Outcome, PromotionError
-from taller_mlflow.promotion.probe import run_probe
+from taller_mlflow.promotion.probe import run_probe, start_probe
 from taller_mlflow.promotion.rollback import rollback
 
 
@@ -72,20 +72,26 @@ class Gate:
     def candidate_checks(self, version: str) -> tuple[list[ck.Check], object, object]:
         """The checks that need no production version, in the order they run: the serving
         artifact first (built, verified, logged), then the fresh-process probe, which loads that
-        artifact. Returns (checks, eval rows or an EvalRowsMissing, fitted model or None)."""
+        artifact. The probe's process starts first, though, and boots while the rows and the
+        model are fetched and the artifact is built: it asks for nothing before the artifact is
+        logged. Returns (checks, eval rows or an EvalRowsMissing, fitted model or None)."""
+        probe = start_probe(self.probe, self.tracking_uri)
         try:
-            rows = self.eval_rows(self.client, self.name, version)
-        except EvalRowsMissing as exc:
-            rows = exc  # the graph is still verified on the CSV; the comparison fails closed
-        try:
-            fitted = self.loader(self.name, version)
-        except Exception as exc:  # noqa: BLE001 - a model that cannot load fails the check
-            fitted = None
-            serving = ck.failed(ck.SERVING, f"cannot load here: {ck.one_line(exc)}")
-        else:
-            usable = None if isinstance(rows, EvalRowsMissing) else rows
-            serving = self.serving(self.client, self.name, version, fitted, usable)
-        probed = ck.fresh_process_checks(self.probe(self.tracking_uri, self.name, version))
+            try:
+                rows = self.eval_rows(self.client, self.name, version)
+            except EvalRowsMissing as exc:
+                rows = exc  # the graph is still verified on the CSV; the comparison fails closed
+            try:
+                fitted = self.loader(self.name, version)
+            except Exception as exc:  # noqa: BLE001 - a model that cannot load fails the check
+                fitted = None
+                serving = ck.failed(ck.SERVING, f"cannot load here: {ck.one_line(exc)}")
+            else:
+                usable = None if isinstance(rows, EvalRowsMissing) else rows
+                serving = self.serving(self.client, self.name, version, fitted, usable)
+            probed = ck.fresh_process_checks(probe(self.name, version))
+        finally:
+            probe.close()
         return [serving, *probed], rows, fitted
 
     def compare(self, outcome: Outcome, rows, fitted) -> ck.Check:

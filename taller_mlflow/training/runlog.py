@@ -1,4 +1,4 @@
-"""The grid search's runs, logged from its results in a few batched calls, on a small thread pool.
+"""The grid search's runs, logged from its results in a few batched calls, on small thread pools.
 
 MLflow's sklearn autologging patched every estimator class, recomputed training metrics and plots
 nobody read, and logged each combination's child run call by call. Training now logs what is
@@ -30,7 +30,12 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-THREADS = 4  # the server runs two workers; four calls in flight keep both busy
+from taller_mlflow.training.progress import short_name
+
+# Calls in flight at once: the run's record and files (the promotion gate waits for these), and
+# the child runs (nobody waits for those until training ends). The server runs two workers.
+FILE_THREADS = 2
+CHILD_THREADS = 2
 CV_RESULTS_FILE = "cv_results.csv"
 # The parent's tags its children repeat: who ran the search and from what source.
 INHERITED_TAG_PREFIXES = ("mlflow.user", "mlflow.source.")
@@ -43,10 +48,6 @@ class ChildRun:
     name: str
     params: dict[str, str]
     metrics: dict[str, float]
-
-
-def short_name(param: str) -> str:
-    return param.split("__")[-1]
 
 
 def child_runs_of(cv_results: dict) -> list[ChildRun]:
@@ -114,17 +115,21 @@ def inherited_tags(parent) -> dict[str, str]:
 
 
 class RunLog:
-    """Calls that log into one run, run on a few threads. `wait()` (or leaving the `with` block)
-    joins them all and raises the first failure, once every call has ended."""
+    """Calls that log into one run, on two small thread pools: one for the run's own record and
+    files, one for the child runs, so a file the caller waits for (`wait_files()`) never queues
+    behind 27 child runs. `wait()` (or leaving the `with` block) joins every call and raises the
+    first failure, once all have ended."""
 
-    def __init__(self, client, run_id: str, threads: int = THREADS):
+    def __init__(self, client, run_id: str, file_threads: int = 0, child_threads: int = 0):
         self.client, self.run_id = client, run_id
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="runlog")
-        self._futures: list[Future] = []
+        self._files = ThreadPoolExecutor(file_threads or FILE_THREADS, "runlog")
+        self._children = ThreadPoolExecutor(child_threads or CHILD_THREADS, "runlog-child")
+        self._file_futures: list[Future] = []
+        self._child_futures: list[Future] = []
 
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
-        future = self._pool.submit(fn, *args, **kwargs)
-        self._futures.append(future)
+        future = self._files.submit(fn, *args, **kwargs)
+        self._file_futures.append(future)
         return future
 
     def batch(self, params=None, metrics=None, tags=None) -> Future:
@@ -140,30 +145,40 @@ class RunLog:
     def json(self, data: dict, artifact_file: str) -> Future:
         return self.submit(self.client.log_dict, self.run_id, data, artifact_file)
 
-    def search(self, parent, search) -> list[Future]:
+    def search(self, parent, search) -> None:
         """The search's record on the parent run, its cv_results.csv, and one child run per
         combination (`parent` is the parent's mlflow Run, with its tags)."""
         params, metrics, tags = search_record(search)
-        futures = [
-            self.batch(params, metrics, tags),
-            self.text(cv_results_csv(search), CV_RESULTS_FILE),
-        ]
+        self.batch(params, metrics, tags)
+        self.text(cv_results_csv(search), CV_RESULTS_FILE)
         end_time, inherited = int(time.time() * 1000), inherited_tags(parent)
-        futures += [
-            self.submit(log_child_run, self.client, parent, child, inherited, end_time)
+        self._child_futures += [
+            self._children.submit(log_child_run, self.client, parent, child, inherited, end_time)
             for child in child_runs_of(search.cv_results_)
         ]
-        return futures
+
+    def wait_files(self) -> None:
+        """Join the run's own record and files (not the child runs); raise the first failure."""
+        _raise_first(self._file_futures)
+
+    def wait_children(self) -> list[BaseException]:
+        """Join the child runs; the failures, if any (none raised)."""
+        return [e for e in (f.exception() for f in self._child_futures) if e is not None]
 
     def wait(self) -> None:
+        """Join every call; raise the first failure."""
         try:
-            errors = [f.exception() for f in self._futures]
+            self.wait_files()
+            failures = self.wait_children()
+            if failures:
+                raise failures[0]
         finally:
-            self._pool.shutdown(wait=True)
-        self._futures = []
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            raise first
+            self.close()
+
+    def close(self, cancel: bool = False) -> None:
+        """Let the calls end (`cancel`: those not started yet do not start), raising nothing."""
+        self._files.shutdown(wait=True, cancel_futures=cancel)
+        self._children.shutdown(wait=True, cancel_futures=cancel)
 
     def __enter__(self) -> "RunLog":
         return self
@@ -171,8 +186,16 @@ class RunLog:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.wait()
-        else:  # the caller's own failure wins; the calls still end before it propagates
-            self._pool.shutdown(wait=True)
+        else:  # the caller's own failure wins; what already runs still ends before it propagates
+            self.close(cancel=True)
+
+
+def _raise_first(futures: list[Future]) -> None:
+    """Wait for every future, then raise the first one's failure, if any failed."""
+    errors = [f.exception() for f in futures]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
 
 
 def cv_results_csv(search) -> str:

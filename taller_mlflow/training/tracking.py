@@ -15,7 +15,6 @@ from tenacity import (
     retry_if_exception,
     retry_if_result,
     wait_exponential,
-    wait_fixed,
 )
 
 from taller_mlflow.mlflow_setup import is_transient
@@ -25,6 +24,9 @@ log = logging.getLogger(__name__)
 
 
 REGISTRATION_TIMEOUT = 120.0  # the default of Settings.registration_timeout_seconds
+# A new version is read at once (it is usually READY already), then polled after 0.1 s, 0.2 s,
+# 0.4 s, ... and every POLL_SECONDS at most.
+FIRST_POLL_SECONDS = 0.1
 POLL_SECONDS = 1.0
 
 
@@ -62,7 +64,7 @@ def _wait_ready(client, name: str, version: str, budget: Budget):
     deleted, never left half-registered, and RegistrationFailed is raised."""
     poll = budget.retrying(
         retry=retry_if_result(lambda mv: mv.status not in ("READY", "FAILED_REGISTRATION")),
-        wait=wait_fixed(POLL_SECONDS),
+        wait=wait_exponential(multiplier=FIRST_POLL_SECONDS, max=POLL_SECONDS),
         retry_error_callback=lambda state: state.outcome.result(),
     )
     mv = poll(client.get_model_version, name, version)

@@ -8,13 +8,14 @@ and they add up to TrainResult.seconds (the imports before train() are not in it
 
 setup          read the penguins, check the tracking server, start the parent run
 search         the GridSearchCV, its fits in joblib's worker processes, with its progress
-model logging  the test metrics and the best model (log_model, in this thread) while the
-               search's record, its 27 child runs and the run's files are logged on a thread
-               pool (taller_mlflow.training.runlog)
-child runs     the wait for what that pool had left once the model was logged, and the run's end
+model logging  the test metrics and the best model (log_model, in this thread), while the
+               search's record and the run's files are logged on a thread pool
+               (taller_mlflow.training.runlog), and the wait for those files
 registration   the version registered and tagged with its test accuracy, once READY
 gate           the promotion gate (taller_mlflow.promotion.gate): the version's ONNX serving
                artifact, the fresh-process probe, the comparison with production, the alias
+child runs     the wait for the 27 child runs, logged on their own threads since the search
+               ended (behind the three steps above), and the parent run's end
 """
 
 import logging
@@ -27,6 +28,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
+from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, f1_score
@@ -102,6 +104,44 @@ class Phases:
 
     def total(self) -> float:
         return self.clock() - self.started
+
+
+class ParentRun:
+    """The grid search's run and its RunLog. Registration and the gate run inside the block while
+    the child runs are still being logged; leaving it waits for those and ends the run. The run
+    is FINISHED once its own record is logged (`recorded()`): a registration or a gate that
+    fails afterwards is not the run's failure. A child run that could not be logged is a
+    warning, as it was under autologging."""
+
+    def __init__(self, client, experiment_name: str):
+        mlflow.set_experiment(experiment_name)
+        self.run = mlflow.start_run(run_name="grid_search")
+        self.log = RunLog(client, self.run.info.run_id)
+        self.complete = False
+
+    def recorded(self) -> None:
+        """Wait for the run's own params, metrics and files (raising a failure): then it is
+        complete, whatever follows."""
+        self.log.wait_files()
+        self.complete = True
+
+    def __enter__(self) -> "ParentRun":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            failures = self.log.wait_children() if self.complete else []
+            self.log.close(cancel=not self.complete)
+            if failures:
+                log.warning(
+                    "%d child runs of run %s could not be logged: %s",
+                    len(failures),
+                    self.run.info.run_id,
+                    failures[0],
+                )
+        finally:
+            status = RunStatus.FINISHED if self.complete else RunStatus.FAILED
+            mlflow.end_run(RunStatus.to_string(status))
 
 
 @dataclass(frozen=True)
@@ -198,26 +238,25 @@ def log_best(best, penguins, x_test, y_test, labels, run_log: RunLog | None = No
     return accuracy, f1_macro, model_info
 
 
-def tracked_run(settings: Settings, client, grid: dict, penguins, phases: Phases, say) -> Logged:
-    """The parent run: the grid search, then everything about it logged once (RunLog)."""
+def search_and_log(settings: Settings, grid: dict, penguins, parent: ParentRun, phases, say):
+    """The grid search in the parent run, then everything about it logged once: the model in
+    this thread, the rest on the run's RunLog. Returns (Logged) once all but the child runs is."""
     x_train, x_test, y_train, y_test = split(penguins.frame, settings.test_size, settings.seed)
-    mlflow.set_experiment(settings.experiment_name)
-    with mlflow.start_run(run_name="grid_search") as run:
-        phases.lap("setup")
-        search = tracked_search(settings, grid, x_train, y_train, say)
-        say(top_table(search.cv_results_))
-        phases.lap("search")
-        with RunLog(client, run.info.run_id) as run_log:
-            run_log.search(run, search)  # its record, cv_results.csv, one child per combination
-            # The drift job's reference: the training split, in the run the version comes from.
-            profile = build_profile(x_train, y_train, settings.reference_bins)
-            run_log.submit(log_profile, profile, run.info.run_id, client)
-            labels = sorted(y_train.unique())
-            accuracy, f1_macro, model_info = log_best(
-                search.best_estimator_, penguins, x_test, y_test, labels, run_log
-            )
-            phases.lap("model logging")
-    phases.lap("child runs")
+    phases.lap("setup")
+    search = tracked_search(settings, grid, x_train, y_train, say)
+    say(top_table(search.cv_results_))
+    phases.lap("search")
+    run, run_log = parent.run, parent.log
+    run_log.search(run, search)  # its record, cv_results.csv, one child run per combination
+    # The drift job's reference: the training split, in the run the version comes from.
+    profile = build_profile(x_train, y_train, settings.reference_bins)
+    run_log.submit(log_profile, profile, run.info.run_id, run_log.client)
+    labels = sorted(y_train.unique())
+    accuracy, f1_macro, model_info = log_best(
+        search.best_estimator_, penguins, x_test, y_test, labels, run_log
+    )
+    parent.recorded()  # the gate reads the evaluation rows
+    phases.lap("model logging")
     return Logged(
         run.info.run_id,
         run.info.experiment_id,
@@ -243,11 +282,15 @@ def register(client, logged: Logged, settings: Settings):
     )
 
 
-def promote(settings: Settings, client, version: str, say):
+def register_and_gate(settings: Settings, client, logged: Logged, phases: Phases, say):
+    """Register the version, then send it through the promotion gate: (version, its Outcome)."""
+    version = str(register(client, logged, settings).version)
+    phases.lap("registration")
     gate = gate_for(settings, client, say=say)
     outcome = promote_retrying(gate, version, settings.registration_timeout_seconds)
+    phases.lap("gate")
     say(outcome.line())
-    return outcome
+    return version, outcome
 
 
 def result_of(settings, penguins, grid, logged: Logged, version: str, outcome, phases):
@@ -290,13 +333,12 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
 
     say(f"[3/4] grid search: {grid_size(grid)} combinations x {settings.cv_folds} folds")
     try:
-        logged = tracked_run(settings, client, grid, penguins, phases, say)
-        alias = settings.model_alias
-        say(f"[4/4] registering {settings.model_name}; the promotion gate decides @{alias}")
-        version = str(register(client, logged, settings).version)
-        phases.lap("registration")
-        outcome = promote(settings, client, version, say)
-        phases.lap("gate")
+        with ParentRun(client, settings.experiment_name) as parent:
+            logged = search_and_log(settings, grid, penguins, parent, phases, say)
+            alias = settings.model_alias
+            say(f"[4/4] registering {settings.model_name}; the promotion gate decides @{alias}")
+            version, outcome = register_and_gate(settings, client, logged, phases, say)
+        phases.lap("child runs")
     except MlflowException as exc:
         raise StageError("mlflow", f"{settings.mlflow_tracking_uri}: {exc.message}") from exc
     except (PromotionError, PromotionBusy) as exc:

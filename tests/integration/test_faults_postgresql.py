@@ -50,6 +50,7 @@ class Restarts:
         if line.startswith("[3/4]"):  # the grid search and its run logging start now
             self.later(1.0, "restart")
         elif line.startswith("[4/4]"):  # register_model, then the alias: down before they start
+            self.join()  # the search's restart is over (it would start PostgreSQL again else)
             self.cluster.pg_ctl("stop")
             self.later(5.0, "start")
 

@@ -176,7 +176,7 @@ def test_a_failed_registration_is_deleted_and_not_retried(fake_time):
     assert registry.calls("register") == 1
     assert registry.calls("delete_model_version") == 1
     assert registry.versions == {} and registry.aliases == {}
-    assert fake_time.now == 1.0  # one poll interval, then it gave up at once
+    assert fake_time.sleeps == [0.1]  # one short poll interval, then it gave up at once
 
 
 def test_a_transient_error_then_success_retries_and_promotes_once(fake_time):
@@ -207,7 +207,7 @@ def test_the_alias_moves_only_once_the_version_is_ready(fake_time):
     register(registry, fake_time)
     reads = [c for c in registry.log if c[0] in ("get_model_version", "set_registered_model_alias")]
     assert [c[0] for c in reads] == ["get_model_version"] * 4 + ["set_registered_model_alias"]
-    assert fake_time.now == 3.0
+    assert fake_time.sleeps == pytest.approx([0.1, 0.2, 0.4])  # read at once, then sooner
 
 
 def test_tags_are_on_the_version_before_the_alias_points_at_it(fake_time):
@@ -225,3 +225,10 @@ def test_an_alias_that_did_not_move_fails_without_retrying(fake_time):
         register(registry, fake_time)
     assert registry.calls("set_registered_model_alias") == 1
     assert fake_time.sleeps == []
+
+
+def test_a_pending_version_is_polled_at_once_then_at_growing_intervals_up_to_a_second(fake_time):
+    registry = FakeRegistry(statuses=("PENDING_REGISTRATION",) * 8 + ("READY",))
+    register(registry, fake_time)
+    assert registry.calls("get_model_version") == 9
+    assert fake_time.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0])

@@ -344,3 +344,20 @@ def test_rolling_back_to_a_verified_version_warns_nothing(world):
     world.production(97)
     world.production(98)
     assert world.gate.rollback().warning is None
+
+
+def test_when_the_alias_moves_before_the_lease_the_version_live_then_is_scored(world):
+    v1 = world.production(97)
+    world.production(98)  # live when the promotion starts
+    v3 = world.candidate(98)
+    lease = world.gate.lease
+
+    def moved_meanwhile(client, name, **kwargs):  # a rollback to v1 lands just before the lease
+        world.registry.set_registered_model_alias(name, "production", v1)
+        return lease(client, name, **kwargs)
+
+    world.gate.lease = moved_meanwhile
+    outcome = world.gate.promote(v3)
+    assert outcome.status == oc.PROMOTED and outcome.previous == v1
+    assert outcome.production_accuracy == 0.97  # v1's, not the 0.98 of the version live before
+    assert world.registry.tags(v3)[oc.PREVIOUS] == v1
