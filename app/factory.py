@@ -76,7 +76,7 @@ def create_app(
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         app.state.registry = registry or build_registry(settings, hooks=registry_hooks())
         await run_in_threadpool(app.state.registry.warm_up)
-        prediction_log = start_prediction_log(settings)
+        prediction_log = app.state.prediction_log = start_prediction_log(settings)
         sink = prediction_log.observe if prediction_log is not None else None
         plane = app.state.plane = build_dataplane(settings, app.state.registry, sink)
         if prediction_log is not None:
@@ -105,6 +105,7 @@ def create_app(
         default_response_class=JSONResponse,
     )
     app.state.settings = settings
+    app.state.prediction_log = None  # the lifespan starts it when PREDICTION_LOG_URL is set
     app.state.deliveries = webhook_receiver.Deliveries()  # webhook ids seen: replays do nothing
     install_access(app, settings)
     app.add_middleware(MetricsMiddleware)  # refusals are counted too

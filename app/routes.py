@@ -28,7 +28,19 @@ async def ready(request: Request):
     checks = await run_in_threadpool(registry.probe)  # registry_reachable, artifacts_reachable
     loaded = registry.default_loaded()
     body = {"ready": all(checks.values()) and loaded, **checks, "default_model_loaded": loaded}
+    body["threads"] = background_threads(request)  # details: a dead one is restarted within 1 s
     return json_response(body, 200 if body["ready"] else 503)
+
+
+def background_threads(request: Request) -> dict[str, dict]:
+    """Each background worker of this process: alive now, and restarts since it started."""
+    plane, log = request.app.state.plane, request.app.state.prediction_log
+    workers = {"model-refresh": request.app.state.registry.refresher}
+    if plane.shadow is not None:
+        workers["shadow"] = plane.shadow.thread
+    if log is not None:
+        workers["prediction-log"] = log
+    return {name: {"alive": w.alive, "restarts": w.restarts} for name, w in workers.items()}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

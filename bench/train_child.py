@@ -10,11 +10,11 @@ registered.
 tracked = taller_mlflow.training.trainer.train(): data read, tracked grid search (27 child
 runs), test metrics, model and reference profile logged, registration, the promotion gate.
 plain = the same data read, the same GridSearchCV and the test split's prediction, untracked.
-The tracked stages are cut where train() calls tracked_search, MLflow's child-run logging and
-register_and_promote; a cut whose function is gone merges its stage into the next.
+The tracked stages after the imports are train()'s own breakdown (TrainResult.phases: setup,
+search, model logging, registration, gate, child runs); a checkout whose train() has none (before
+the breakdown existed) reports imports and the rest as one stage.
 """
 
-import functools
 import json
 import sys
 import time
@@ -25,15 +25,7 @@ T_INTERPRETER = time.time()  # the interpreter is up; nothing heavy imported yet
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-TRACKED_STAGES = (  # (stage, the mark that ends it), in order
-    ("imports", "imported"),
-    ("data and setup", "search_start"),
-    ("search", "child_runs_start"),
-    ("child runs", "search_end"),
-    ("model logging", "register_start"),
-    ("registration", "register_end"),
-    ("gate", "done"),
-)
+TRACKED_STAGES = (("imports", "imported"), ("training", "done"))  # without train()'s breakdown
 PLAIN_STAGES = (
     ("imports", "imported"),
     ("data and setup", "search_start"),
@@ -55,25 +47,6 @@ def stages(spawned_at: float, marks: dict[str, float], order) -> dict[str, float
     return out
 
 
-def mark_calls(marks: dict, module, name: str, before: str, after: str | None = None) -> bool:
-    """Wrap module.name so its calls leave time marks; False when it does not exist."""
-    original = getattr(module, name, None)
-    if original is None:
-        return False
-
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        marks.setdefault(before, time.time())
-        try:
-            return original(*args, **kwargs)
-        finally:
-            if after:
-                marks[after] = time.time()
-
-    setattr(module, name, wrapper)
-    return True
-
-
 def plain(settings, marks: dict) -> dict:
     from taller_mlflow.training.data import read_penguins
     from taller_mlflow.training.model import PARAM_GRID, QUICK_GRID, build_search, split
@@ -92,21 +65,8 @@ def plain(settings, marks: dict) -> dict:
 
 
 def tracked(settings, marks: dict) -> dict:
-    import mlflow.sklearn.utils as sklearn_utils
-
     from taller_mlflow.training import trainer
 
-    cuts = {
-        "tracked_search": mark_calls(
-            marks, trainer, "tracked_search", "search_start", "search_end"
-        ),
-        "child_runs": mark_calls(
-            marks, sklearn_utils, "_create_child_runs_for_parameter_search", "child_runs_start"
-        ),
-        "register_and_promote": mark_calls(
-            marks, trainer, "register_and_promote", "register_start", "register_end"
-        ),
-    }
     result = trainer.train(settings, say=lambda _: None)
     marks["done"] = time.time()
     return {
@@ -116,7 +76,7 @@ def tracked(settings, marks: dict) -> dict:
         "promoted": result.promoted,
         "best_params": result.best_params,
         "combinations": result.combinations,
-        "cuts": cuts,
+        "phases": dict(getattr(result, "phases", {}) or {}),
     }
 
 
@@ -140,6 +100,8 @@ def main(argv: list[str]) -> None:
     out = {"plain": plain, "tracked": tracked}[kind](settings, marks)
     order = TRACKED_STAGES if kind == "tracked" else PLAIN_STAGES
     out["stages"] = stages(spawned_at, marks, order)
+    if out.get("phases"):  # train()'s own breakdown after the imports
+        out["stages"] = {"imports": out["stages"]["imports"], **out.pop("phases")}
     out["total_s"] = marks["done"] - spawned_at
     out["interpreter_s"] = T_INTERPRETER - spawned_at
     print("BENCH_JSON " + json.dumps(out), flush=True)

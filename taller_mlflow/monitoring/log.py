@@ -26,6 +26,7 @@ from prometheus_client import Counter
 
 from taller_mlflow.monitoring.inserts import json_text, row_format
 from taller_mlflow.monitoring.schema import create_schema, prediction_log
+from taller_mlflow.serving.watched import WatchedThread
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,11 @@ class PredictionLog:
         self._schema_ready = False
         self._failing = False  # log a failure once per outage, not once per batch
         self._next_retention = 0.0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        # Watched: a writer that died (a bug, a BaseException) is restarted within a second and
+        # counted in api_thread_restarts_total{thread="prediction-log"}; the buffer it held
+        # stays with this object, so the new writer carries on with it.
+        self._watched = WatchedThread(self._run, "prediction-log")
+        self._stopping = self._watched.stopping
         if start:
             self.start()
 
@@ -125,7 +129,15 @@ class PredictionLog:
         )
 
     def start(self) -> None:
-        self._thread.start()
+        self._watched.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._watched.alive
+
+    @property
+    def restarts(self) -> int:
+        return self._watched.restarts
 
     # --- the hot path -------------------------------------------------------------------------
     def observe(self, event) -> None:
@@ -147,7 +159,7 @@ class PredictionLog:
         return self._pending
 
     # --- the writer thread --------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, _stopping: threading.Event) -> None:
         # The table exists as soon as the API is up, for readers (the drift job, a query), not
         # only after the first batch; a database that is away now is retried at that batch.
         with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.begin() as conn:
@@ -278,8 +290,8 @@ class PredictionLog:
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, stop the writer, release the connections."""
         self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        elif self._thread.ident is None:  # never started: write here what was queued
+        if self._watched.started:
+            self._watched.stop(timeout)
+        else:  # never started: write here what was queued
             self._flush_all()
         self.engine.dispose()

@@ -23,6 +23,12 @@ REFRESH_ERRORS = Counter("api_model_refresh_errors_total", "Alias refreshes that
 REFRESHER_RESTARTS = Counter(
     "api_model_refresher_restarts_total", "Times the refresher thread died and was restarted"
 )
+THREAD_RESTARTS = Counter(
+    "api_thread_restarts_total",
+    "Background threads that died and were restarted (thread: model-refresh, prediction-log, "
+    "shadow)",
+    ["thread"],
+)
 OBSERVER_ERRORS = Counter(
     "prediction_observer_errors_total", "Prediction observers that raised (the answer still went)"
 )

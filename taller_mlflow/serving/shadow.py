@@ -3,7 +3,8 @@
 
 `ShadowScorer` is a data-plane observer (taller_mlflow/serving/events.py): on the response path
 it only draws a random number (`wants`, before any event is built) and, for a sampled event, puts
-it on a small bounded queue (a full queue drops it, counted). A daemon thread does the rest, every
+it on a queue bounded by rows (a full one drops it, counted: a 10,000-row request is 10,000 rows
+to hold, not one slot). A watched daemon thread (watched.py) does the rest, every
 0.1 s for what arrived: it asks the registry for `name@challenger` (an alias reference like any
 other, refreshed and swapped by webhooks), scores the batch's columns in one call, compares labels
 row by row, records the agreement (shadow_agreement.py) and, when a sink is given (the prediction
@@ -11,8 +12,8 @@ log), writes rows with endpoint "shadow" and `agrees` set. So the response's bod
 depend on the challenger.
 """
 
+import collections
 import logging
-import queue
 import random
 import threading
 import time
@@ -24,6 +25,7 @@ from taller_mlflow.serving.metrics import SHADOW_DROPPED
 from taller_mlflow.serving.onnx_model import labels_of
 from taller_mlflow.serving.registry import ModelRegistry
 from taller_mlflow.serving.shadow_agreement import AgreementBook
+from taller_mlflow.serving.watched import WatchedThread
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +41,22 @@ class ShadowScorer:
         fraction: float,
         *,
         sink=None,
-        queue_size: int = 1000,
+        queue_rows: int = 10_000,
         rng=random.random,
         start: bool = True,
     ):
         self.registry, self.fraction, self.sink, self.rng = registry, fraction, sink, rng
         self.alias = registry.challenger_alias
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self.queue: collections.deque = collections.deque()
+        self.queue_rows = max(1, queue_rows)
+        self.queued_rows = 0
+        self._lock = threading.Lock()
         self.agreement = AgreementBook()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self.thread = WatchedThread(self._run, "shadow")
         self.taken = 0  # events the worker took off the queue
         self.scored = 0  # events the worker finished with, for tests and the bench
         if start:
-            self._thread.start()
+            self.thread.start()
 
     # --- the response path: a random number, and a put_nowait for the sampled ---------------
     def wants(self, alias: str | None) -> bool:
@@ -62,9 +66,13 @@ class ShadowScorer:
 
     def __call__(self, event: Prediction) -> None:
         """The observer, for an event `wants` chose."""
-        try:
-            self.queue.put_nowait(event)
-        except queue.Full:
+        with self._lock:
+            room = self.queued_rows + event.rows <= self.queue_rows
+            if room:
+                self.queued_rows += event.rows
+        if room:
+            self.queue.append(event)
+        else:
             SHADOW_DROPPED.labels("queue_full").inc()
 
     # --- what the rest of the API asks ------------------------------------------------------
@@ -72,16 +80,14 @@ class ShadowScorer:
         return self.agreement.describe()
 
     def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self.thread.stop(timeout)
 
     # --- the worker --------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         # Wake every TAKE_EVERY_SECONDS and take what arrived in one go: waking for each sampled
         # event would hand the GIL to this thread and back once per event, a cost the responses
         # pay (measured by the bench's shadow cells).
-        while not self._stop.wait(TAKE_EVERY_SECONDS):
+        while not stopping.wait(TAKE_EVERY_SECONDS):
             events = self._take()
             if not events:
                 continue
@@ -94,11 +100,10 @@ class ShadowScorer:
 
     def _take(self) -> list[Prediction]:
         events = []
-        while len(events) < MAX_EVENTS_PER_BATCH:
-            try:
-                events.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
+        while self.queue and len(events) < MAX_EVENTS_PER_BATCH:
+            events.append(self.queue.popleft())
+        with self._lock:
+            self.queued_rows -= sum(e.rows for e in events)
         self.taken += len(events)
         return events
 

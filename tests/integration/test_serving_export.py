@@ -100,7 +100,7 @@ def test_re_export_is_idempotent(stack, client, old_version, capsys):
     first = load_as_the_api(stack, version).manifest
     assert run_promote(stack, "--export", version) == 0
     line = capsys.readouterr().out.splitlines()[-1]
-    assert line.endswith(f"re-verified, same sha256 as before at serving/v{version}")
+    assert line.endswith(f"re-verified, same sha256 as before at serving/{MODEL}/v{version}")
     assert tags(client, version)[SHA256_TAG] == sha
     again = load_as_the_api(stack, version).manifest
     assert (again.sha256, again.expected_probabilities) == (

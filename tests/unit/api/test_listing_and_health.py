@@ -61,6 +61,10 @@ def test_ready_when_the_registry_answers_and_the_default_model_is_loaded(make_ap
         "registry_reachable": True,
         "artifacts_reachable": True,
         "default_model_loaded": True,
+        "threads": {
+            "model-refresh": {"alive": True, "restarts": 0},
+            "shadow": {"alive": True, "restarts": 0},
+        },
     }
 
 

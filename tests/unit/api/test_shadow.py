@@ -125,12 +125,12 @@ def test_the_response_does_not_wait_for_a_stuck_challenger(client, challenger):
     gate = threading.Event()
     app = make_app(client, 1.0, AlwaysGentoo(gate))
     with TestClient(app) as api:
-        app.state.plane.shadow.queue.maxsize = 2
+        app.state.plane.shadow.queue_rows = 2
         dropped = REGISTRY.get_sample_value("api_shadow_dropped_total", {"reason": "queue_full"})
         answers = [api.post("/predict", json=GENTOO) for _ in range(6)]
         metrics = api.get("/metrics").text
         shadow = app.state.plane.shadow
-        queued, taken = shadow.queue.qsize(), shadow.taken
+        queued, taken = len(shadow.queue), shadow.taken
         gate.set()
     assert [a.status_code for a in answers] == [200] * 6
     assert all(a.json()["prediction"] == "Gentoo" for a in answers)
@@ -146,7 +146,7 @@ def test_requests_not_served_by_the_production_alias_are_not_shadowed(client, ch
     with TestClient(make_app(client, 1.0, AlwaysGentoo())) as api:
         api.post("/predict", json={**ADELIE, "model": "modelo_penguins/2"})
         api.post("/predict", json={**ADELIE, "model": "modelo_penguins@challenger"})
-        assert api.app.state.plane.shadow.queue.qsize() + api.app.state.plane.shadow.scored == 0
+        assert len(api.app.state.plane.shadow.queue) + api.app.state.plane.shadow.scored == 0
 
 
 def test_an_unsampled_request_builds_no_event(client, challenger, monkeypatch):
@@ -167,13 +167,13 @@ def test_an_unsampled_request_builds_no_event(client, challenger, monkeypatch):
 
 def test_the_sampled_share_follows_the_fraction(client, make_registry):
     scorer = ShadowScorer(make_registry(), 0.1, rng=random.Random(7).random, start=False)
-    scorer.queue.maxsize = 0  # unbounded, to count
+    scorer.queue_rows = 10**9  # unbounded, to count
     for _ in range(5000):
         e = event()
         if scorer.wants(e.model_alias):
             scorer(e)
     # 500 expected; 5 standard deviations of Binomial(5000, 0.1) is 106
-    assert 394 <= scorer.queue.qsize() <= 606
+    assert 394 <= len(scorer.queue) <= 606
     assert ShadowScorer(make_registry(), 0.0, start=False).wants("production") is False
 
 
@@ -221,3 +221,44 @@ def test_a_challenger_that_cannot_load_is_not_used_and_shows_its_failure(client,
     scorer.score_batch([event()])
     assert scorer.stats() == {}
     assert "no verified" in registry.cache.failure("modelo_penguins", challenger).reason
+
+
+def test_the_shadow_queue_is_bounded_by_rows_not_requests(client, make_registry):
+    scorer = ShadowScorer(make_registry(), 1.0, queue_rows=1000, start=False)
+    before = REGISTRY.get_sample_value("api_shadow_dropped_total", {"reason": "queue_full"}) or 0
+    scorer(event(rows=(ADELIE,) * 999))
+    scorer(event(rows=(ADELIE, ADELIE)))  # 1001 rows: over the bound, dropped
+    scorer(event())  # exactly 1000: fits
+    assert [e.rows for e in scorer.queue] == [999, 1]
+    assert scorer.queued_rows == 1000
+    scorer.score_batch(scorer._take())
+    assert scorer.queued_rows == 0
+    now = REGISTRY.get_sample_value("api_shadow_dropped_total", {"reason": "queue_full"})
+    assert now == before + 1
+
+
+class ShadowKilled(BaseException):
+    """Escapes the worker's `except Exception`, as a bug in its loop would."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_shadow_worker_that_dies_is_restarted_and_keeps_scoring(client, challenger):
+    app = make_app(client, 1.0, AlwaysGentoo())
+    with TestClient(app) as api:
+        shadow = app.state.plane.shadow
+        shadow.thread.watch_seconds = 0.01
+        real, calls = shadow.score_batch, []
+
+        def dies_once(events):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ShadowKilled
+            real(events)
+
+        shadow.score_batch = dies_once
+        api.post("/predict", json=GENTOO)  # its batch kills the worker
+        assert wait_for(lambda: shadow.thread.restarts == 1, 10, 0.02)
+        api.post("/predict", json=ADELIE)
+        assert wait_for(lambda: shadow.stats(), 10, 0.02)
+        ready = api.get("/ready").json()
+    assert ready["threads"]["shadow"] == {"alive": True, "restarts": 1}

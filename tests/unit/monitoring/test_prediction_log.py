@@ -299,3 +299,29 @@ def test_an_event_that_cannot_be_encoded_drops_its_rows_and_the_writer_goes_on(m
     fresh.observe(event(rows=2, request_id="after"))
     assert wait_for(lambda: count(url, prediction_log.c.request_id == "after") == 2, timeout=5)
     assert fresh.pending == 0 or wait_for(lambda: fresh.pending == 0, timeout=5, interval=0.02)
+
+
+class WriterKilled(BaseException):
+    """Escapes the writer's `except Exception`, as a bug in its loop itself would."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_dies_is_restarted_counted_and_keeps_writing(make_log, url, monkeypatch):
+    log = make_log(url, batch_size=1, flush_seconds=0.01, start=False)
+    log._watched.watch_seconds = 0.01
+    real, calls = log._cycle, []
+
+    def dies_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise WriterKilled
+        real()
+
+    monkeypatch.setattr(log, "_cycle", dies_once)
+    labels = {"thread": "prediction-log"}
+    before = REGISTRY.get_sample_value("api_thread_restarts_total", labels) or 0
+    log.start()
+    log.observe(event(rows=3, request_id="after-death"))
+    assert wait_for(lambda: count(url) == 3, timeout=10, interval=0.02)
+    assert log.restarts == 1 and log.alive
+    assert REGISTRY.get_sample_value("api_thread_restarts_total", labels) == before + 1

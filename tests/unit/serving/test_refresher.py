@@ -58,4 +58,4 @@ def test_stop_ends_both_threads():
     refresher.start()
     refresher.stop()
     assert not refresher.alive
-    assert not refresher._supervisor.is_alive()
+    assert not refresher.thread._watcher.is_alive()
