@@ -277,7 +277,7 @@ def stop_everything(supervisor: Supervisor | None, jupyter: bool) -> None:
 def exit_now(code: int) -> None:
     """Everything this process started is stopped by now. Run the exit hooks (joblib removes its
     temporary folders in one), then skip the interpreter's teardown, which with MLflow and
-    scikit-learn loaded takes seconds on a busy machine: Ctrl-C ends `make run` within 5 s."""
+    scikit-learn loaded takes seconds on a busy machine."""
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

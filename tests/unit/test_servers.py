@@ -2,18 +2,23 @@
 
 The children here are tiny Python processes, not the project's servers."""
 
+import os
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from taller_mlflow.local.servers import (
     Server,
+    _group_runs,
     api_server,
     free_port,
     port_is_free,
     without_s3_credentials,
 )
+from tests.support import wait_for
 
 
 def python(code: str) -> list[str]:
@@ -86,3 +91,26 @@ def test_api_server_runs_python_m_app_on_its_tracking_server_without_s3_keys(mon
     )
     assert api.env["X"] == "1"
     assert "AWS_SECRET_ACCESS_KEY" not in api.env
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_group_of_zombies_is_not_alive_though_kill_0_still_reaches_it():
+    proc = subprocess.Popen(["true"], start_new_session=True)
+    try:
+        assert wait_for(lambda: _state(proc.pid) == "Z", 10, 0.05)  # exited, not reaped yet
+        os.killpg(proc.pid, 0)  # the kernel still counts it a member of its group
+        assert not _group_runs(proc.pid)
+    finally:
+        proc.wait()
+
+
+def test_a_group_with_a_running_process_is_alive():
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert _group_runs(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -1,13 +1,17 @@
 """`make run` supervises its servers: MLflow killed with SIGKILL comes back while the API keeps
-answering from its cache, Ctrl-C during the grid search stops everything within 5 s, and make
-killed with SIGKILL leaves no process holding a port. Plus its training output: one progress
+answering from its cache, Ctrl-C during the grid search stops everything, and make killed with
+SIGKILL leaves no process behind and no port held. How long a stop takes is printed, not asserted
+(the supervisor's grace is 2.5 s, then SIGKILL); STOP_GUARD only keeps a hung stop from hanging
+the suite. Plus its training output: one progress
 count, a top-5 table and the summary, no per-fold lines.
 
 The test that SIGKILLs make comes last: it ends the folder's shared `make run`."""
 
 import os
 import signal
+import time
 
+import psutil
 import pytest
 import requests
 
@@ -21,7 +25,7 @@ pytestmark = pytest.mark.timeout(2400)
 BACK_WITHIN = (
     60  # seconds: MLflow restarted and /ready true again after the kill (the issue's bound)
 )
-STOP_WITHIN = 5  # seconds: Ctrl-C, or make's death, to every process gone and every port free
+STOP_GUARD = 60  # seconds: a stop that takes longer is a hang, not a slow machine
 
 
 def test_training_prints_progress_a_top_5_table_and_the_summary_not_every_fold(make_run):
@@ -73,14 +77,26 @@ def test_mlflow_killed_is_restarted_while_cached_predictions_keep_answering(make
     assert make_run.proc.poll() is None
 
 
-def test_ctrl_c_during_the_grid_search_stops_everything_within_5_s(tmp_path):
+def described(processes) -> list[str]:
+    out = []
+    for proc in processes:
+        try:
+            out.append(f"{proc.pid} {' '.join(proc.cmdline())[:160]}")
+        except psutil.Error:
+            out.append(f"{proc.pid} (gone)")
+    return out
+
+
+def test_ctrl_c_during_the_grid_search_stops_every_process_and_frees_every_port(tmp_path):
     run = start_make_run(tmp_path / "interrupted")
     try:
         run.wait_for("grid search: 6/27 combinations", 1200)  # mid-search, workers busy
         processes = run.descendants()
+        t0 = time.monotonic()
         os.killpg(run.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        alive = still_running(processes, STOP_WITHIN)
-        assert not alive, f"still running {STOP_WITHIN} s after Ctrl-C: {alive}"
+        alive = still_running(processes, STOP_GUARD)
+        print(f"Ctrl-C to every process gone: {time.monotonic() - t0:.2f} s")
+        assert not alive, f"still running {STOP_GUARD} s after Ctrl-C: {described(alive)}"
         assert all(port_is_free(p) for p in run.ports)
         out = run.output()
         assert "interrupted: stopping" in out
@@ -90,12 +106,18 @@ def test_ctrl_c_during_the_grid_search_stops_everything_within_5_s(tmp_path):
         run.stop()
 
 
-def test_make_killed_with_sigkill_frees_every_port_within_5_s(make_run):
+def test_make_killed_with_sigkill_leaves_no_process_and_no_port_behind(make_run):
     processes = make_run.descendants()
     assert not any(port_is_free(p) for p in make_run.ports)
+    t0 = time.monotonic()
     make_run.proc.kill()
-    freed = wait_for(lambda: all(port_is_free(p) for p in make_run.ports), STOP_WITHIN, 0.1)
+    freed = wait_for(lambda: all(port_is_free(p) for p in make_run.ports), STOP_GUARD, 0.1)
     assert freed, {p: port_is_free(p) for p in make_run.ports}
-    alive = still_running(processes, STOP_WITHIN)
-    assert not alive, f"orphans {STOP_WITHIN} s after the ports were freed: {alive}"
+    ports_s = time.monotonic() - t0
+    alive = still_running(processes, STOP_GUARD)
+    print(
+        f"SIGKILL to ports free: {ports_s:.2f} s; to every process gone: "
+        f"{time.monotonic() - t0:.2f} s"
+    )
+    assert not alive, f"orphans {STOP_GUARD} s after make's death: {described(alive)}"
     assert "stopped MLflow and the API, and JupyterLab" in make_run.output()

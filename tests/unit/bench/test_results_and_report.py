@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench import bodies, report_md, results, stats
-from bench.train_child import TRACKED_STAGES, stages
+from bench.train_child import PLAIN_STAGES, stages
 
 
 def side(label, unit, values):
@@ -147,18 +147,11 @@ def test_blocks_replace_only_what_is_between_the_markers(tmp_path):
 
 
 def test_a_stage_that_was_not_cut_goes_to_the_next():
-    marks = {
-        "imported": 2.0,
-        "search_start": 3.0,
-        "search_end": 9.0,
-        "register_start": 10.0,
-        "register_end": 10.5,
-        "done": 14.0,
-    }
-    out = stages(0.0, marks, TRACKED_STAGES)
-    assert out["imports"] == 2.0 and out["search"] is None
-    assert out["child runs"] == 6.0  # search_start → search_end, the search included
-    assert out["gate"] == 3.5
+    marks = {"imported": 2.0, "search_end": 9.0, "done": 14.0}  # no search_start mark
+    out = stages(0.0, marks, PLAIN_STAGES)
+    assert out["imports"] == 2.0 and out["data and setup"] is None
+    assert out["search"] == 7.0  # imported → search_end: the setup's time included
+    assert out["test prediction"] == 5.0
     assert sum(v for v in out.values() if v is not None) == 14.0
 
 
