@@ -16,7 +16,7 @@ TEST_WORKERS ?= 3
 JUPYTER ?= 1
 RUN_FLAGS = --stop-with-parent $(if $(filter 0 no false,$(JUPYTER)),--no-jupyter)
 
-.PHONY: help install install-dev run run-quick monitor promote test test-fast test-static lint format bench bench-report load clean
+.PHONY: help install install-dev doctor doctor-run run run-quick monitor promote test test-fast test-static lint format bench bench-report load clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -36,12 +36,24 @@ $(VENV)/.dev-installed: $(VENV)/.run-installed
 
 install: $(VENV)/.run-installed ## create .venv and install what `make run` needs (API, JupyterLab)
 
+# `make doctor`: can this machine take the chosen path? FOR=run, up, unit (the systemd unit) or all;
+# default run and up. One line per check; exit 1 on a problem; changes nothing. Stdlib only, so it
+# runs before .venv exists. `make run` and `make up` run their part first (taller_mlflow/local/doctor.py).
+FOR ?= run up
+DOCTOR = $(PYTHON_BIN) taller_mlflow/local/doctor.py --python "$(PYTHON_BIN)" $(RUN_FLAGS) $(RUN_ARGS)
+
+doctor: ## check this machine for make run and make up (FOR=run|up|unit|all): Python, Docker, ports, disk, memory, systemd; changes nothing
+	@$(DOCTOR) --for "$(FOR)" --docker "$(DOCKER)" --compose "$(COMPOSE)"
+
+doctor-run: # make run's part of the doctor, before .venv is created or updated
+	@$(DOCTOR) --for run --quiet
+
 install-dev: $(VENV)/.dev-installed ## also install the test, notebook and lint tools
 
-run: install ## the whole job, no Docker: MLflow on :5000, training, API on :8989, JupyterLab on :8888 (Ctrl-C stops)
+run: doctor-run install ## the whole job, no Docker: MLflow on :5000, training, API on :8989, JupyterLab on :8888 (Ctrl-C stops)
 	$(PY) -m taller_mlflow.local $(RUN_FLAGS) $(RUN_ARGS)
 
-run-quick: install ## like run, with the 2-combination grid
+run-quick: doctor-run install ## like run, with the 2-combination grid
 	$(PY) -m taller_mlflow.local --quick $(RUN_FLAGS) $(RUN_ARGS)
 
 # MariaDB and PostgreSQL: the host's when they answer on the test settings' ports, else started
