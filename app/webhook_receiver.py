@@ -126,7 +126,7 @@ def refresh_now(app, name: str) -> None:
 @router.post(
     PATH,
     status_code=202,
-    summary="MLflow registry webhook: re-resolve a model's aliases now (signed, see README)",
+    summary="MLflow registry webhook: re-resolve a model's aliases now (signed, see docs/guide.md)",
     responses={401: {"description": "Unsigned"}, 403: {"description": "Bad signature or stale"}},
 )
 async def mlflow_webhook(request: Request, background: BackgroundTasks):

@@ -1,4 +1,5 @@
-"""`make up`'s check before it touches Docker: is every host port the stack publishes free?
+"""`make up`'s check before it touches Docker: is every host port the stack publishes free, and is
+MLflow closed to whoever its port reaches?
 
     python3 taller_mlflow/local/preflight.py [compose command...]     (docker.mk runs it; stdlib only)
 
@@ -11,6 +12,11 @@ busy one prints a line naming the .env variable that moves it, e.g.
 
 then exits 1. Ports that this project's own running containers publish are not busy: `make up`
 on a running stack just updates it.
+
+MLflow published beyond loopback (CLASSROOM_BIND or MLFLOW_BIND other than 127.0.0.1) without
+its basic auth is refused in one line, exit 1: anyone on that network could register a model,
+move @production, delete runs or write artifacts through its proxy. (start_mlflow.sh refuses the
+same inside the container; this says so before anything is built.)
 """
 
 import errno
@@ -42,6 +48,23 @@ def published(model: dict) -> list[tuple[str, str, int, int]]:
                 host_ip = port.get("host_ip") or "0.0.0.0"
                 rows.append((name, host_ip, int(port["published"]), int(port["target"])))
     return rows
+
+
+LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+
+
+def exposure_lines(model: dict) -> list[str]:
+    """MLflow published beyond loopback while its auth is off (its compose environment says)."""
+    mlflow = model.get("services", {}).get("mlflow", {})
+    auth = str((mlflow.get("environment") or {}).get("MLFLOW_AUTH", "true")).lower()
+    if auth in ("1", "true", "yes"):
+        return []
+    return [
+        f"make up: MLflow would be published on {host_ip}:{port} without authentication "
+        f"(MLFLOW_AUTH={auth}): set MLFLOW_AUTH=true in .env, or CLASSROOM_BIND=127.0.0.1"
+        for service, host_ip, port, _ in published(model)
+        if service == "mlflow" and not host_ip.startswith(LOOPBACK)
+    ]
 
 
 def in_use(host_ip: str, port: int) -> bool:
@@ -84,9 +107,10 @@ def run_json(cmd: list[str]) -> object:
     text = out.stdout.strip()
     if not text:
         return []
-    if text[0] in "[{":
+    try:
         return json.loads(text)
-    return [json.loads(line) for line in text.splitlines()]  # older Compose: one per line
+    except json.JSONDecodeError:  # `ps --format json`: one object per line (Compose ≥ 2.21)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def own_ports(compose: list[str]) -> set[int]:
@@ -108,7 +132,12 @@ def own_ports(compose: list[str]) -> set[int]:
 def main(argv: list[str]) -> int:
     compose = argv or ["docker", "compose"]
     try:
-        rows = published(run_json([*compose, "config", "--format", "json"]))
+        model = run_json([*compose, "config", "--format", "json"])
+        exposed = exposure_lines(model)
+        if exposed:
+            print(exposed[0], file=sys.stderr)
+            return 1
+        rows = published(model)
         lines = busy_lines(rows, port_variables(), ours=set())
         if lines:  # only then ask the engine which of them are this stack's own
             lines = busy_lines(rows, port_variables(), ours=own_ports(compose))

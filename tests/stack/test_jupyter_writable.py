@@ -1,10 +1,10 @@
 """The stack's JupyterLab lets a student save the notebook, whoever owns the checkout.
 
-The jupyter service of docker-compose-jupyter.yaml runs on a copy of the notebook in a folder
-owned by root, then by an ordinary user (UID 1234), as docker.mk's `make up` starts it (the user
-comes from docker.mk, from the folder's owner). The notebook is saved through the Jupyter
-server's contents API (PUT /api/contents/...) and must land on the host, still owned by that
-owner."""
+The jupyter service of docker-compose-jupyter.yaml runs on a copy of the notebook folder owned by
+root, then by an ordinary user (UID 1234), as docker.mk's `make up` starts it (the user comes
+from docker.mk, from the folder's owner). The notebook is saved through the Jupyter server's
+contents API (PUT /api/contents/...) and must land on the host, still owned by that owner; a
+request without the token is refused (403)."""
 
 import json
 import os
@@ -46,6 +46,7 @@ class JupyterService:
         settings = {
             "JUPYTER_TOKEN": self.token,
             "MYSQL_PASSWORD": "unused",
+            "MLFLOW_TRAINER_PASSWORD": "unused-here",
             "JUPYTER_HOST_PORT": str(self.port),
             "JUPYTER_CONTAINER_NAME": f"{self.project}_jupyter",
             "NETWORK_NAME": f"{self.project}_net",
@@ -104,6 +105,7 @@ def test_the_notebook_saves_through_the_contents_api(built, tmp_path, owner):
         assert wait_for(service.answers, 180, interval=1), service.compose("logs").stdout[-3000:]
         auth = {"Authorization": f"token {service.token}"}
         url = service.url(f"/api/contents/{NOTEBOOK}")
+        assert requests.get(url, timeout=30).status_code == 403  # no token, no notebook
         model = requests.get(url, headers=auth, params={"content": 1}, timeout=30).json()
         assert model["writable"], f"Jupyter opens the notebook read-only ({owner})"
         notebook = model["content"]

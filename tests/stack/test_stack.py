@@ -3,8 +3,8 @@
     scripts/stack_test.sh          (make stack-test; builds the stand-in images where needed)
     pytest tests/stack -v
 
-On spare host ports (13306, 15432, 19000, 19001, 15000, 18989, 18888, 19090; STACK_TEST_PORT_PREFIX=2
-gives 23306, ...), under a project, network and container names of its own and with an env file
+On spare host ports (13306, 15432, 19000, 19001, 15000, 18989, 18888, 19090, else the first free
+set of 2xxxx..5xxxx; STACK_TEST_PORT_PREFIX=2 gives 23306, ...), under a project, network and container names of its own and with an env file
 of its own (random passwords), it:
   1. runs `docker compose up -d --build --wait` for docker-compose.yaml;
   2. checks every service is healthy, the bucket exists and MySQL holds the 344 penguins;
@@ -16,6 +16,13 @@ of its own (random passwords), it:
   6. runs `docker compose down` (keeping volumes) and `up` again, and checks that runs, model,
      alias, artifacts and rows survived, and that the API still predicts;
   7. runs `docker compose down -v` whatever happened.
+Between them, the attacks of issue 19 on the running stack (marker `security`): MLflow refuses
+writes without a user (401) and the trainer's and the reader's moves of @production (403);
+JupyterLab refuses requests without its token, and inside it there is no .env and no other
+service's secret; MLflow holds MinIO keys that are not MinIO's root.
+
+MLflow runs with basic auth, as the stack always does: the test signs in as the reader for what it
+reads, and `make notebook` trains as the trainer and registers and promotes as the promoter.
 
 Images: MYSQL_IMAGE, POSTGRES_IMAGE, MINIO_IMAGE and PYTHON_IMAGE from the environment, else (as
 root, where the official images cannot be pulled) the stand-ins that STANDIN_BUILD builds
@@ -28,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -47,6 +55,7 @@ EXPERIMENT = "mlflow_penguins_vf"
 ALIAS = "production"
 BUCKET = "mlflows3"
 PENGUIN_ROWS = 344
+ROLES = ["trainer", "promoter", "reader", "monitor"]
 PENGUINS = [
     (
         {
@@ -175,6 +184,14 @@ class Stack:
     def prometheus(self) -> str:
         return f"http://127.0.0.1:{self.port('PROMETHEUS_HOST_PORT')}"
 
+    def user(self, role: str) -> tuple[str, str]:
+        """(username, password) of an MLflow user of the stack: admin, trainer, reader, ..."""
+        if role == "admin":
+            return "admin", self.settings["MLFLOW_AUTH_ADMIN_PASSWORD"]
+        return self.settings[f"MLFLOW_{role.upper()}_USERNAME"], self.settings[
+            f"MLFLOW_{role.upper()}_PASSWORD"
+        ]
+
     def s3(self):
         import boto3
 
@@ -190,8 +207,31 @@ class Stack:
         self.compose("up", "-d", "--wait", "--wait-timeout", "600", *extra, timeout=2400)
 
 
+PORT_SUFFIXES = ["3306", "5432", "9000", "9001", "5000", "8989", "8888", "9090"]
+
+
+def _port_prefix() -> str:
+    """STACK_TEST_PORT_PREFIX, else the first of 1..5 whose eight ports are all free: a stack
+    left running on this machine (a killed run, a user's own) must not fail this one."""
+    if os.environ.get("STACK_TEST_PORT_PREFIX"):
+        return os.environ["STACK_TEST_PORT_PREFIX"]
+    for prefix in "12345":
+        if all(_port_free(int(prefix + suffix)) for suffix in PORT_SUFFIXES):
+            return prefix
+    pytest.fail("no free port set among 1xxxx..5xxxx: set STACK_TEST_PORT_PREFIX")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
-    prefix = os.environ.get("STACK_TEST_PORT_PREFIX", "1")
+    prefix = _port_prefix()
     settings = {var: "" for var in _compose_vars()}  # empty → the compose default
     settings.update(images)
     settings.update(
@@ -208,6 +248,14 @@ def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
             "MINIO_ROOT_USER": "admin",
             "MINIO_ROOT_PASSWORD": secrets.token_hex(8),
             "MINIO_BUCKET": BUCKET,
+            "MLFLOW_S3_ACCESS_KEY": "mlflow-artifacts",
+            "MLFLOW_S3_SECRET_KEY": secrets.token_hex(16),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_hex(12),
+            **{f"MLFLOW_{role.upper()}_USERNAME": role for role in ROLES},
+            **{f"MLFLOW_{role.upper()}_PASSWORD": secrets.token_hex(12) for role in ROLES},
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+            # mlflow-init registers the API's webhook, which the API then verifies
+            "TALLER_WEBHOOK_SECRET": secrets.token_hex(16),
             "JUPYTER_TOKEN": secrets.token_hex(8),
             "MODEL_REFRESH_SECONDS": "3",
             "NETWORK_NAME": f"{project}_net",
@@ -292,7 +340,12 @@ def _rows(stack: Stack) -> int:
 
 
 def _mlflow_get(stack: Stack, path: str, **params) -> dict:
-    resp = requests.get(f"{stack.mlflow}/api/2.0/mlflow/{path}", params=params, timeout=30)
+    resp = requests.get(
+        f"{stack.mlflow}/api/2.0/mlflow/{path}",
+        params=params,
+        auth=stack.user("reader"),
+        timeout=30,
+    )
     resp.raise_for_status()
     return resp.json()
 
@@ -302,6 +355,7 @@ def _runs(stack: Stack) -> dict[str, str]:
     resp = requests.post(
         f"{stack.mlflow}/api/2.0/mlflow/runs/search",
         json={"experiment_ids": [exp["experiment"]["experiment_id"]], "max_results": 1000},
+        auth=stack.user("reader"),
         timeout=30,
     )
     resp.raise_for_status()
@@ -369,8 +423,9 @@ def test_every_service_healthy_and_data_seeded(compose_stack):
         assert services[svc]["State"] == "running", services[svc]
     for svc in ["mysql", "postgres", "minio", "mlflow", "api", "monitor", "prometheus"]:
         assert services[svc]["Health"] == "healthy", services[svc]
-    assert services["minio-init"]["State"] == "exited"
-    assert services["minio-init"]["ExitCode"] == 0
+    for one_off in ["minio-init", "minio-user", "mlflow-init"]:
+        assert services[one_off]["State"] == "exited", services[one_off]
+        assert services[one_off]["ExitCode"] == 0, services[one_off]
     assert services["mysql"]["Name"] == compose_stack.settings["MYSQL_CONTAINER_NAME"]
     assert _rows(compose_stack) == PENGUIN_ROWS
     compose_stack.s3().head_bucket(Bucket=BUCKET)
@@ -393,6 +448,9 @@ def test_notebook_trains_and_registers_inside_jupyter(compose_stack, tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, f"make notebook failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
     assert output.stat().st_size > 0
+    # the notebook ran as the trainer, who may not register: the promoter did, then the gate
+    assert "trained and logged; this user may not register it" in output.read_text()
+    assert re.search(r"registered modelo_penguins version \d+ from run", out.stdout), out.stdout
     runs = _runs(compose_stack)
     assert runs and "FINISHED" in runs.values(), runs
     version = _production(compose_stack)
@@ -426,6 +484,7 @@ def _monitor_runs(stack: Stack) -> list[dict]:
     resp = requests.post(
         f"{stack.mlflow}/api/2.0/mlflow/runs/search",
         json={"experiment_ids": [exp["experiment"]["experiment_id"]], "max_results": 100},
+        auth=stack.user("reader"),
         timeout=30,
     )
     resp.raise_for_status()
@@ -510,3 +569,84 @@ def test_runs_model_artifacts_and_rows_survive_down_and_up(compose_stack):
     stack.timed("API ready after restart", _wait_api_ready, stack)
     _predict_all(stack)
     stack.timings["done"] = 1
+
+
+# --- issue 19: the attacks, on the running stack ----------------------------------------------------
+
+
+def _mlflow_call(stack: Stack, method: str, path: str, auth=None, **kw) -> requests.Response:
+    return requests.request(method, f"{stack.mlflow}{path}", auth=auth, timeout=30, **kw)
+
+
+@pytest.mark.security
+def test_mlflow_refuses_writes_without_a_user_and_production_moves_but_the_promoters(
+    compose_stack,
+):
+    stack = compose_stack
+    version = _production(stack)
+    run_id, name = version["run_id"], MODEL_NAME
+    experiment = _mlflow_get(stack, "runs/get", run_id=run_id)["run"]["info"]["experiment_id"]
+    artifact = f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts/evil.txt"
+    alias = {"name": name, "alias": ALIAS, "version": version["version"]}
+    writes = [
+        ("POST", "/api/2.0/mlflow/registered-models/create", {"json": {"name": "evil"}}),
+        ("POST", "/api/2.0/mlflow/model-versions/create",
+         {"json": {"name": name, "source": version["source"], "run_id": run_id}}),
+        ("POST", "/api/2.0/mlflow/registered-models/alias", {"json": alias}),
+        ("POST", "/api/2.0/mlflow/runs/delete", {"json": {"run_id": run_id}}),
+        ("PUT", artifact, {"data": b"written by nobody"}),
+    ]  # fmt: skip
+    for method, path, body in writes:
+        answer = _mlflow_call(stack, method, path, **body)
+        assert answer.status_code == 401, (path, answer.status_code, answer.text[:200])
+    for role in ["trainer", "reader", "monitor"]:
+        path = "/api/2.0/mlflow/registered-models/alias"
+        answer = _mlflow_call(stack, "POST", path, stack.user(role), json=alias)
+        assert answer.status_code == 403, (role, answer.status_code, answer.text[:200])
+    assert _production(stack)["version"] == version["version"]
+    assert "evil.txt" not in json.dumps(_objects(stack))
+
+
+def _jupyter_sh(stack: Stack, command: str) -> subprocess.CompletedProcess:
+    return stack.compose("exec", "-T", "jupyter", "sh", "-c", command, check=False, timeout=120)
+
+
+@pytest.mark.security
+def test_jupyter_wants_its_token_and_holds_no_other_secret(compose_stack):
+    stack = compose_stack
+    base = f"http://127.0.0.1:{stack.port('JUPYTER_HOST_PORT')}"
+    assert requests.get(f"{base}/api/contents", timeout=30).status_code == 403
+    token = {"Authorization": f"token {stack.settings['JUPYTER_TOKEN']}"}
+    assert requests.get(f"{base}/api/contents", headers=token, timeout=30).status_code == 200
+    listed = _jupyter_sh(stack, "ls -A /home/jovyan/work")
+    assert listed.stdout.split() == ["JupyterLab", "taller_mlflow"], listed.stdout
+    for probe in ["test -e /home/jovyan/work/.env", "touch /home/jovyan/work/taller_mlflow/x"]:
+        assert _jupyter_sh(stack, probe).returncode != 0, probe
+    # what the container holds: its own environment and every file it can read
+    seen = _jupyter_sh(stack, "env; cat /proc/1/environ | tr '\\0' '\\n'").stdout
+    assert stack.settings["MLFLOW_TRAINER_PASSWORD"] in seen  # its own user: the trainer
+    others = ["MINIO_ROOT_PASSWORD", "MLFLOW_S3_SECRET_KEY", "MLFLOW_AUTH_ADMIN_PASSWORD",
+              "MLFLOW_PROMOTER_PASSWORD", "MLFLOW_READER_PASSWORD", "MLFLOW_MONITOR_PASSWORD",
+              "POSTGRES_PASSWORD", "MONITORING_DB_PASSWORD", "MYSQL_ROOT_PASSWORD",
+              "TALLER_WEBHOOK_SECRET"]  # fmt: skip
+    for name in others:
+        found = _jupyter_sh(
+            stack, f"grep -rIqs -F -e '{stack.settings[name]}' /home /tmp /etc /opt"
+        )
+        assert stack.settings[name] not in seen and found.returncode != 0, name
+
+
+@pytest.mark.security
+def test_mlflow_reaches_minio_as_its_bucket_user_not_as_root(compose_stack):
+    """What the stand-in MinIO can check: MLflow holds the bucket user's keys, not the root's, and
+    its artifacts work with them. What it cannot: that MinIO enforces the user's policy (the
+    stand-in accepts any key and has no admin API; on it minio-user says so and creates nothing)."""
+    stack = compose_stack
+    env = stack.compose("exec", "-T", "mlflow", "env", timeout=60).stdout
+    assert f"AWS_ACCESS_KEY_ID={stack.settings['MLFLOW_S3_ACCESS_KEY']}" in env
+    assert stack.settings["MINIO_ROOT_PASSWORD"] not in env
+    assert f"AWS_ACCESS_KEY_ID={stack.settings['MINIO_ROOT_USER']}\n" not in env
+    said = stack.compose("logs", "--no-color", "minio-user", timeout=60).stdout
+    assert "minio-user:" in said
+    assert stack.settings["MLFLOW_S3_SECRET_KEY"] not in said
+    assert _model_keys(stack, _production(stack))  # MLflow wrote the model with those keys

@@ -58,6 +58,13 @@ def _settings(images: dict[str, str], port: int) -> dict[str, str]:
         "POSTGRES_PASSWORD": secrets.token_hex(8),
         "MONITORING_DB_PASSWORD": secrets.token_hex(8),
         "MINIO_ROOT_PASSWORD": secrets.token_hex(8),
+        "MLFLOW_S3_SECRET_KEY": secrets.token_hex(16),
+        # MLflow runs with basic auth, as in compose: mlflow-init makes these users
+        "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_hex(12),
+        "MLFLOW_TRAINER_PASSWORD": secrets.token_hex(12),
+        "MLFLOW_PROMOTER_PASSWORD": secrets.token_hex(12),
+        "MLFLOW_READER_PASSWORD": secrets.token_hex(12),
+        "MLFLOW_MONITOR_PASSWORD": secrets.token_hex(12),
         "MODEL_REFRESH_SECONDS": "5",
         "API_HOST_PORT": str(port),
     }
@@ -69,6 +76,8 @@ def _wait_for_stores(stack: SwarmStack) -> None:
         assert up, f"{service} never ran:\n{stack.logs(service)}"
     done = wait_for(lambda: stack.one_shot_done("minio-init"), timeout=300, interval=2)
     assert done, f"the bucket was never created:\n{stack.logs('minio-init')}"
+    users = wait_for(lambda: stack.one_shot_done("mlflow-init"), timeout=600, interval=2)
+    assert users, f"MLflow's users were never made:\n{stack.logs('mlflow-init')}"
 
 
 def _servers_answering(url: str, tries: int = 30) -> set[str]:

@@ -21,8 +21,8 @@ from tests.support.compose import (
 PARTS = {
     "docker-compose-mysql.yaml": {"mysql"},
     "docker-compose-postgresql.yaml": {"postgres"},
-    "docker-compose-minio.yaml": {"minio", "minio-init"},
-    "docker-compose-mlflow.yaml": {"mlflow"},
+    "docker-compose-minio.yaml": {"minio", "minio-init", "minio-user"},
+    "docker-compose-mlflow.yaml": {"mlflow", "mlflow-init"},
     "docker-compose-fastapi.yaml": {"api"},
     "docker-compose-jupyter.yaml": {"jupyter"},
     "docker-compose-monitor.yaml": {"monitor"},
@@ -36,6 +36,7 @@ CONTAINER_NAMES = {
 }
 HEALTHCHECKED = ["mysql", "postgres", "minio", "mlflow", "api"]
 LONG_RUNNING = ["mysql", "postgres", "minio", "mlflow", "api", "jupyter", "monitor", "prometheus"]
+ONE_OFF = ["minio-init", "minio-user", "mlflow-init"]
 NETWORK = "mi_red_compartida"
 
 
@@ -104,18 +105,25 @@ def test_depends_on_waits_for_health_and_bucket():
         return services[svc]["depends_on"][dep]["condition"]
 
     assert cond("minio-init", "minio") == "service_healthy"
+    assert cond("minio-user", "minio") == "service_healthy"
     assert cond("mlflow", "postgres") == "service_healthy"
     assert cond("mlflow", "minio-init") == "service_completed_successfully"
+    assert cond("mlflow", "minio-user") == "service_completed_successfully"
+    assert cond("mlflow-init", "mlflow") == "service_healthy"
     assert cond("api", "mlflow") == "service_healthy"
     assert cond("jupyter", "mysql") == "service_healthy"
     assert cond("jupyter", "mlflow") == "service_healthy"
+    # the clients start once their MLflow users exist
+    for client in ["api", "jupyter", "monitor"]:
+        assert cond(client, "mlflow-init") == "service_completed_successfully", client
 
 
 def test_restart_policies_and_named_volumes():
     m = model()
     for svc in LONG_RUNNING:
         assert m["services"][svc].get("restart") == "unless-stopped", svc
-    assert m["services"]["minio-init"].get("restart", "no") == "no"
+    for svc in ONE_OFF:
+        assert m["services"][svc].get("restart", "no") == "no", svc
     mounts = {
         svc: {v["target"]: v for v in m["services"][svc].get("volumes", [])}
         for svc in ["mysql", "postgres", "minio"]
@@ -131,11 +139,11 @@ def test_restart_policies_and_named_volumes():
         )
     init = mounts["mysql"]["/docker-entrypoint-initdb.d"]
     assert init["type"] == "bind" and Path(init["source"]) == ROOT / "mysql-init"
-    jupyter = {v["target"]: v for v in m["services"]["jupyter"]["volumes"]}
-    assert any(v["type"] == "bind" and Path(v["source"]) == ROOT for v in jupyter.values())
+    # JupyterLab's mounts (only these: tests/static/test_security.py) are checked there.
 
 
-def test_ports_loopback_for_data_all_interfaces_for_ui_and_api():
+def test_ports_loopback_for_everything_but_the_api():
+    """Where each port is published; that nothing else leaves loopback is test_security.py's."""
     services = model()["services"]
 
     def published(svc):
@@ -145,9 +153,10 @@ def test_ports_loopback_for_data_all_interfaces_for_ui_and_api():
     assert published("mysql") == {3306: ("127.0.0.1", "3306")}
     assert published("postgres") == {5432: ("127.0.0.1", "5432")}
     assert published("minio") == {9000: ("127.0.0.1", "9000"), 9001: ("127.0.0.1", "9001")}
-    assert published("mlflow")[5000] == ("0.0.0.0", "5000")
+    assert published("mlflow") == {5000: ("127.0.0.1", "5000")}
+    assert published("jupyter") == {8888: ("127.0.0.1", "8888")}
+    assert published("prometheus") == {9090: ("127.0.0.1", "9090")}
     assert published("api")[8989] == ("0.0.0.0", "8989")
-    assert published("jupyter")[8888][1] == "8888"
 
 
 def test_host_ports_are_overridable(tmp_path):

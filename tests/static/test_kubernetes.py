@@ -41,6 +41,8 @@ COMPOSE_TWINS = {
     "postgres": "postgres",
     "minio": "minio",
     "create-bucket": "minio-init",
+    "create-user": "minio-user",
+    "mlflow-init": "mlflow-init",
 }
 
 
@@ -383,15 +385,32 @@ def test_each_store_accepts_only_its_clients(workdir):
     objs = render("dev", workdir)
     assert ingress_sources(objs, "postgres") == {"mlflow", "mlflow-db-upgrade", "api"}
     assert ingress_sources(objs, "mysql") == {"train"}
-    assert ingress_sources(objs, "minio") == {"mlflow", "minio-create-bucket"}
+    assert ingress_sources(objs, "minio") == {"mlflow", "minio-create-bucket", "minio-create-user"}
 
 
-def test_the_api_reaches_only_the_mlflow_server_dns_and_an_in_cluster_prediction_log(objects):
+def ip_block_ports(objs: list[dict], name: str) -> set[int]:
+    """Ports a workload may reach outside the cluster (egress rules to an ipBlock)."""
+    ports = set()
+    for p in objs:
+        if p["kind"] == "NetworkPolicy" and selects(p, name):
+            for rule in p["spec"].get("egress", []):
+                if any("ipBlock" in peer for peer in rule.get("to", [])):
+                    ports |= {port["port"] for port in rule.get("ports", [])}
+    return ports
+
+
+def test_the_api_reaches_only_the_mlflow_server_dns_and_its_prediction_log(objects):
+    """The prediction log's PostgreSQL: in the cluster (dev), or managed, outside it (production),
+    where the API must be let out on 5432 (issue 19: it was not)."""
     in_cluster_postgres = any(
         o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres" for o in objects
     )
-    expected = {"mlflow", "kube-dns"} | ({"postgres"} if in_cluster_postgres else set())
-    assert egress_targets(objects, "api") == expected
+    if in_cluster_postgres:
+        assert egress_targets(objects, "api") == {"mlflow", "kube-dns", "postgres"}
+        assert ip_block_ports(objects, "api") == set()
+    else:
+        assert egress_targets(objects, "api") == {"mlflow", "kube-dns", None}  # None: an ipBlock
+        assert ip_block_ports(objects, "api") == {5432}
 
 
 # --- names: .env.example, the compose files, the Secrets -------------------------------------------------
@@ -418,7 +437,7 @@ def manifest_names(objs: list[dict]) -> set[str]:
     names = set()
     for obj in objs:
         if obj["kind"] in {"ConfigMap", "Secret"} and not obj["metadata"]["name"].startswith(
-            ("mlflow-scripts", "mysql-init", "postgres-init")  # files, not variables
+            ("mlflow-scripts", "mysql-init", "postgres-init", "minio-user")  # files, not variables
         ):
             names |= set(obj.get("data", {}))
         if obj["kind"] in WORKLOADS:
@@ -487,12 +506,24 @@ def test_dev_secret_example_urls_carry_its_passwords():
     assert f":{values['POSTGRES_PASSWORD']}@postgres:" in values["MLFLOW_BACKEND_STORE_URI"]
     assert f":{values['MYSQL_PASSWORD']}@mysql:" in values["DATA_URL"]
     assert f":{values['MONITORING_DB_PASSWORD']}@postgres:" in values["PREDICTION_LOG_URL"]
+    assert f":{values['POSTGRES_PASSWORD']}@postgres:" in values["MLFLOW_AUTH_DATABASE_URI"]
+    # MLflow's S3 keys are a user of its own, not MinIO's root
+    assert values["AWS_ACCESS_KEY_ID"] != values["MINIO_ROOT_USER"]
+    assert values["AWS_SECRET_ACCESS_KEY"] != values["MINIO_ROOT_PASSWORD"]
 
 
 def test_dev_creates_the_prediction_log_database_with_the_same_script():
     copy = KUBE / "overlays/dev/01-monitoring.sh"
     assert copy.read_bytes() == (ROOT / "postgres-init/01-monitoring.sh").read_bytes(), (
         "kustomize reads no file outside its folder: cp postgres-init/01-monitoring.sh "
+        + str(copy.relative_to(ROOT))
+    )
+
+
+def test_dev_makes_mlflows_minio_user_with_the_same_script():
+    copy = KUBE / "overlays/dev/create_user.sh"
+    assert copy.read_bytes() == (ROOT / "minio/create_user.sh").read_bytes(), (
+        "kustomize reads no file outside its folder: cp minio/create_user.sh "
         + str(copy.relative_to(ROOT))
     )
 
@@ -531,3 +562,122 @@ def test_mlflow_servers_wait_until_the_job_has_migrated_the_schema(tmp_path, mon
     _initialize_tables(engine)
     engine.dispose()
     assert waiter.main() == 0
+
+
+# --- issue 19: closed by default --------------------------------------------------------------------
+
+
+def secret_ref(container: dict, name: str) -> dict | None:
+    for var in container.get("env", []):
+        if var["name"] == name:
+            return var.get("valueFrom", {}).get("secretKeyRef") or var.get("valueFrom", {}).get(
+                "configMapKeyRef"
+            )
+    return None
+
+
+@pytest.mark.security
+def test_mlflow_runs_basic_auth_with_its_admin_and_shared_user_store_required(objects):
+    server = containers(named(objects, "Deployment", "mlflow"))[1]
+    assert env_value(objects, server, "MLFLOW_AUTH") == "true"
+    for name in ["MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_AUTH_DATABASE_URI"]:
+        ref = secret_ref(server, name)
+        assert ref and not ref.get("optional"), f"{name} must come from the Secret, not optional"
+    migration = containers(named(objects, "Job", "mlflow-db-upgrade"))[0]
+    assert "init_db" in " ".join(migration["command"])  # the user store, migrated once
+    users = containers(named(objects, "Job", "mlflow-users"))[0]
+    assert users["command"] == ["python", "/usr/local/bin/init_users.py"]
+    assert {"mlflow-users"} <= ingress_sources(objects, "mlflow")
+    assert egress_targets(objects, "mlflow-users") >= {"mlflow"}
+
+
+@pytest.mark.security
+def test_the_api_signs_in_as_the_reader_and_training_as_the_promoter(objects):
+    api = containers(named(objects, "Deployment", "api"))[0]
+    assert secret_ref(api, "MLFLOW_TRACKING_USERNAME")["key"] == "MLFLOW_READER_USERNAME"
+    assert secret_ref(api, "MLFLOW_TRACKING_PASSWORD")["key"] == "MLFLOW_READER_PASSWORD"
+    for kind in ["Job", "CronJob"]:
+        train = containers(named(objects, kind, "train"))[0]
+        assert secret_ref(train, "MLFLOW_TRACKING_PASSWORD")["key"] == "MLFLOW_PROMOTER_PASSWORD"
+    # the API registers no webhook itself (only an admin may): the users Job does
+    assert "TALLER_WEBHOOK_URL" not in container_env_names(objects, api)
+
+
+@pytest.mark.security
+def test_both_ingresses_serve_tls(objects):
+    for name in ["mlflow", "api"]:
+        ingress = named(objects, "Ingress", name)
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        covered = {h for tls in ingress["spec"].get("tls", []) for h in tls["hosts"]}
+        assert hosts <= covered, f"Ingress {name}: no TLS for {hosts - covered}"
+        assert all(tls.get("secretName") for tls in ingress["spec"]["tls"])
+        annotations = ingress["metadata"].get("annotations", {})
+        assert annotations.get("cert-manager.io/cluster-issuer"), name
+        assert annotations.get("nginx.ingress.kubernetes.io/force-ssl-redirect") == "true"
+
+
+def routed(ingress: dict, path: str) -> bool:
+    """Whether any rule's path matches `path` (Kubernetes' Exact and Prefix matching)."""
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            rule_path, kind = entry["path"], entry["pathType"]
+            if kind == "Exact" and path == rule_path:
+                return True
+            if kind in {"Prefix", "ImplementationSpecific"}:
+                prefix = rule_path.rstrip("/")
+                if path == prefix or path.startswith(prefix + "/") or rule_path == "/":
+                    return True
+    return False
+
+
+@pytest.mark.security
+def test_the_public_api_ingress_routes_neither_metrics_nor_webhooks(objects):
+    ingress = named(objects, "Ingress", "api")
+    for private in ["/metrics", "/webhooks/mlflow", "/webhooks", "/metrics/"]:
+        assert not routed(ingress, private), private
+    for public in ["/predict", "/listar_modelos", "/invocations", "/v2/models/modelo_penguins/infer",
+                   "/docs", "/docs-assets/swagger-ui.css", "/redoc", "/openapi.json", "/health"]:  # fmt: skip
+        assert routed(ingress, public), public
+
+
+def nginx_size(text: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", text.lower()).groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def test_the_api_ingress_body_limit_agrees_with_the_apis_own_caps(objects):
+    """The ingress lets through every body the API accepts (so the API answers with its own
+    JSON errors), and not much more: its limit follows TALLER_PROTOCOL_MAX_BODY_BYTES."""
+    from taller_mlflow.settings import Settings
+
+    api = containers(named(objects, "Deployment", "api"))[0]
+    defaults = Settings(_env_file=None)
+    caps = []
+    for variable, default in [
+        ("TALLER_MAX_BODY_BYTES", defaults.max_body_bytes),
+        ("TALLER_PROTOCOL_MAX_BODY_BYTES", defaults.protocol_max_body_bytes),
+    ]:
+        try:
+            caps.append(int(env_value(objects, api, variable)))
+        except AssertionError:  # not set for the pod: the API's default
+            caps.append(default)
+    annotations = named(objects, "Ingress", "api")["metadata"]["annotations"]
+    limit = nginx_size(annotations["nginx.ingress.kubernetes.io/proxy-body-size"])
+    assert max(caps) <= limit < max(caps) + 1024**2, (limit, caps)
+
+
+def test_the_rate_limit_is_on_in_production_only_and_parses(workdir):
+    from taller_mlflow.settings import Settings
+
+    def client_config(overlay: str) -> dict:
+        objs = render(overlay, workdir)
+        return next(
+            o["data"]
+            for o in objs
+            if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("taller-mlflow-client")
+        )
+
+    assert not client_config("dev").get("TALLER_RATE_LIMIT")
+    production = client_config("production")
+    assert production["TALLER_RATE_LIMIT"]
+    assert Settings(rate_limit=production["TALLER_RATE_LIMIT"]).rate_limit  # the API accepts it

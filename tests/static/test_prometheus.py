@@ -58,11 +58,16 @@ def test_scrapes_the_api_mlflow_and_the_drift_job_and_loads_the_rules():
     }
     assert targets["api"] == ["api:8989"]
     assert targets["monitor"] == ["monitor:9108"]
-    assert targets["mlflow"] == ["mlflow:5000"]
+    # MLflow's counters without its login (its own /metrics answers admins only under basic auth)
+    assert targets["mlflow"] == ["mlflow:9109"]
     assert config["rule_files"] == ["alerts.yml"]
-    # ... which has /metrics only when start_mlflow.sh is given a folder for them
+    # ... which are there only when start_mlflow.sh is given a folder and that port for them
     mlflow = yaml.safe_load((ROOT / "docker-compose-mlflow.yaml").read_text())["services"]["mlflow"]
     assert mlflow["environment"]["MLFLOW_PROMETHEUS_DIR"]
+    assert mlflow["environment"]["MLFLOW_METRICS_PORT"] == "9109"
+    assert "9109" in mlflow["expose"] and all("9109" not in p for p in mlflow["ports"])
+    # and no password of any kind in Prometheus's configuration
+    assert "basic_auth" not in (PROMETHEUS / "prometheus.yml").read_text()
 
 
 def test_alerts_cover_drift_5xx_load_failures_log_drops_and_targets_down():

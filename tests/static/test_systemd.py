@@ -2,6 +2,7 @@
 (which must be installed)."""
 
 import configparser
+import re
 import shutil
 import subprocess
 
@@ -30,3 +31,17 @@ def test_systemd_analyze_verify_accepts_the_unit():
         pytest.fail("no systemd-analyze on PATH: apt-get install systemd")
     out = subprocess.run([analyze, "verify", str(UNIT)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.security
+def test_the_unit_runs_mlflow_with_auth_on_loopback_and_makes_its_users():
+    """Closed by default (issue 19): the unit's own defaults, which .env may change (systemd applies
+    EnvironmentFile= over Environment=), and start_mlflow.sh still refuses auth off beyond
+    loopback."""
+    text = UNIT.read_text()
+    environment = dict(re.findall(r"^Environment=(\w+)=(.*)$", text, re.M))
+    assert environment["MLFLOW_AUTH"] == "true"
+    assert environment["MLFLOW_HOST"] == "127.0.0.1"
+    assert environment["MLFLOW_AUTH_DATABASE_URI"].startswith("sqlite:////var/lib/mlflow_serv/")
+    post = re.search(r"^ExecStartPost=(.*)$", text, re.M)
+    assert post and post[1].endswith("/mlflow/init_users.py"), "the users are made after the start"

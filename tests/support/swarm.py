@@ -193,12 +193,15 @@ class SwarmStack:
 
 def train(stack: SwarmStack, image: str) -> subprocess.CompletedProcess:
     """The training CLI as a one-off container on the stack's network, with a read-only root as
-    the Kubernetes Job has: the quick grid."""
+    the Kubernetes Job has: the quick grid, as MLflow's promoter (as the Job: training registers
+    its version and the gate moves @production, which the trainer may not)."""
     env = stack.env
     data_url = f"mysql+pymysql://{env['MYSQL_USER']}:{env['MYSQL_PASSWORD']}@mysql:3306/mydatabase"
     settings = {
         "DATA_URL": data_url,
         "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "MLFLOW_TRACKING_USERNAME": env.get("MLFLOW_PROMOTER_USERNAME") or "promoter",
+        "MLFLOW_TRACKING_PASSWORD": env["MLFLOW_PROMOTER_PASSWORD"],
         "TALLER_QUICK_GRID": "true",
         "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
         "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",

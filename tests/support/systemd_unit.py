@@ -1,7 +1,7 @@
 """A throwaway machine with systemd as PID 1 (a container), set up as docs/docker.md tells a user
 to run MLflow on the host: the repository at /opt/taller_mlflow, its venv in .venv
-(`pip install -c constraints.txt .`), its settings in .env, mlflow_serv.service copied to
-/etc/systemd/system and enabled.
+(`pip install -c constraints.txt ".[auth]"`: MLflow and its basic-auth app), its settings in
+.env, mlflow_serv.service copied to /etc/systemd/system and enabled.
 
 The container is not privileged (`--privileged` is refused on this machine): systemd gets the
 host's cgroup tree read-write and tmpfs on /run and /run/lock. The unit's sandboxing
@@ -27,7 +27,7 @@ RUN apt-get update -qq \\
 WORKDIR /opt/taller_mlflow
 COPY constraints.txt pyproject.toml README.md ./
 COPY taller_mlflow ./taller_mlflow
-RUN python3 -m venv .venv && .venv/bin/pip install -q --no-cache-dir -c constraints.txt .
+RUN python3 -m venv .venv && .venv/bin/pip install -q --no-cache-dir -c constraints.txt ".[auth]"
 COPY mlflow ./mlflow
 COPY env ./.env
 COPY mlflow_serv.service /etc/systemd/system/mlflow_serv.service
@@ -36,13 +36,27 @@ STOPSIGNAL SIGRTMIN+3
 CMD ["/lib/systemd/systemd"]
 """
 
+# MLflow's users as `make up` generates them into .env: the admin and the four roles.
+PASSWORDS = {
+    role: secrets.token_urlsafe(16)
+    for role in ["admin", "trainer", "promoter", "reader", "monitor"]
+}
 # What .env gives the unit here: the stores in its StateDirectory instead of PostgreSQL and
-# MinIO, so the machine needs nothing else; the unit, script and paths are the real ones.
-UNIT_ENV = """\
-MLFLOW_BACKEND_STORE_URI=sqlite:////var/lib/mlflow_serv/mlflow.db
-MLFLOW_ARTIFACTS_DESTINATION=/var/lib/mlflow_serv/artifacts
-MLFLOW_WORKERS=1
-"""
+# MinIO, so the machine needs nothing else; the unit, script and paths are the real ones. Auth is
+# the unit's default (on); MLFLOW_HOST=0.0.0.0 because the test reaches the server through the
+# container's published port, which start_mlflow.sh allows with auth on.
+UNIT_ENV = (
+    "MLFLOW_BACKEND_STORE_URI=sqlite:////var/lib/mlflow_serv/mlflow.db\n"
+    "MLFLOW_ARTIFACTS_DESTINATION=/var/lib/mlflow_serv/artifacts\n"
+    "MLFLOW_WORKERS=1\n"
+    "MLFLOW_HOST=0.0.0.0\n"
+    f"MLFLOW_AUTH_ADMIN_PASSWORD={PASSWORDS['admin']}\n"
+    + "".join(
+        f"MLFLOW_{role.upper()}_PASSWORD={password}\n"
+        for role, password in PASSWORDS.items()
+        if role != "admin"
+    )
+)
 
 
 def run(cmd: list[str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:

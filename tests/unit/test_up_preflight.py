@@ -6,6 +6,7 @@ that answers `config` with a model publishing the chosen ports, answers `port` w
 records every other command it is asked to run."""
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -49,9 +50,9 @@ def checkout(tmp_path):
     for path in [ROOT / "docker.mk", ROOT / ".env.example", *ROOT.glob("docker-compose*.yaml")]:
         shutil.copy(path, tmp_path / path.name)
     (tmp_path / "taller_mlflow" / "local").mkdir(parents=True)
-    shutil.copy(
-        ROOT / "taller_mlflow" / "local" / "preflight.py", tmp_path / "taller_mlflow" / "local"
-    )
+    # The scripts `up` runs (preflight.py, doctor.py, ...): every one docker.mk names.
+    for script in set(re.findall(r"taller_mlflow/local/\w+\.py", (ROOT / "docker.mk").read_text())):
+        shutil.copy(ROOT / script, tmp_path / script)
     return tmp_path
 
 
@@ -69,7 +70,11 @@ def fake_compose(folder, model: dict):
         import json, sys
         args = sys.argv[1:]
         open({str(calls)!r}, "a").write(" ".join(args) + "\\n")
-        if args[:1] == ["config"]:
+        if args[:1] == ["info"]:  # as `docker info --format ...`: the engine doctor.py asks
+            print("28.2.2|/|17179869184|fake engine")
+        elif args[:1] == ["version"]:  # as `docker compose version --short`
+            print("2.40.3")
+        elif args[:1] == ["config"]:
             print({json.dumps(model)!r})
         elif args[:1] == ["ps"]:
             print("[]")
@@ -85,7 +90,15 @@ def make_up(checkout, script) -> subprocess.CompletedProcess:
     if not shutil.which("make"):
         pytest.fail("no make on PATH: apt-get install make")
     return subprocess.run(
-        ["make", "--no-print-directory", "-f", "docker.mk", "up", f"COMPOSE={script}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            "docker.mk",
+            "up",
+            f"COMPOSE={script}",
+            f"DOCKER={script}",
+        ],
         cwd=checkout,
         capture_output=True,
         text=True,
@@ -143,3 +156,15 @@ def test_ports_the_stack_itself_publishes_are_not_reported_as_busy():
     lines = preflight.busy_lines(rows, {}, ours={3306}, is_busy=lambda host, port: True)
     assert not any("port 3306 " in line for line in lines)
     assert len(lines) == len(rows) - 1
+
+
+def test_own_ports_reads_compose_ps_json_lines_as_compose_2_40_prints_them(tmp_path):
+    rows = [
+        {"Name": "mysql", "Publishers": [{"PublishedPort": 13306, "TargetPort": 3306}]},
+        {"Name": "api", "Publishers": [{"PublishedPort": 0, "TargetPort": 8989}]},
+        {"Name": "mlflow", "Publishers": [{"PublishedPort": 15000, "TargetPort": 5000}]},
+    ]
+    fake = tmp_path / "compose"
+    fake.write_text("#!/bin/sh\ncat <<'EOF'\n" + "\n".join(json.dumps(r) for r in rows) + "\nEOF\n")
+    fake.chmod(0o755)
+    assert preflight.own_ports([str(fake)]) == {13306, 15000}
