@@ -26,12 +26,12 @@ from mlflow.exceptions import MlflowException
 from taller_mlflow.mlflow_setup import check_server, configure_mlflow, quiet_mlflow
 from taller_mlflow.promotion.gate import gate_for, promote_retrying
 from taller_mlflow.promotion.lease import PromotionBusy
-from taller_mlflow.promotion.outcome import REJECTED_STATUS, PromotionError
+from taller_mlflow.promotion.outcome import PromotionError
+from taller_mlflow.promotion.promote_cli import finish
 from taller_mlflow.settings import Settings
 from taller_mlflow.stage import StageError
 from taller_mlflow.training.tracking import register_and_promote
 
-REJECTED_EXIT = 3
 TRAINING_RUN = "grid_search"  # the run name training gives its parent run (training/trainer.py)
 
 
@@ -103,13 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for check in outcome.checks:
         print(check.line())
-    if outcome.status == REJECTED_STATUS:
-        print(f"error: {outcome.line()}", file=sys.stderr)
-        return REJECTED_EXIT
-    print(outcome.line())
-    if outcome.warning:
-        print(outcome.warning)
-    return 0
+    return finish(outcome)
 
 
 if __name__ == "__main__":

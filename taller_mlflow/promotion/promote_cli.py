@@ -155,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
         return 1
     report(outcome)
+    return finish(outcome)
+
+
+def finish(outcome: Outcome) -> int:
+    """The outcome's last line, on stderr when the gate rejected; the command's exit code."""
     if outcome.status == REJECTED_STATUS:
         print(f"error: {outcome.line()}", file=sys.stderr)
         return REJECTED_EXIT
