@@ -9,6 +9,11 @@ tests/stack        the Docker Compose stack                      docker
 import os
 from pathlib import Path
 
+# MLflow's telemetry client sets and unsets _MLFLOW_TELEMETRY_SESSION_ID in os.environ from a
+# background thread, so a test copying the environment meanwhile died with KeyError (seen in CI).
+# Nothing here may reach the internet anyway.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
@@ -28,15 +33,13 @@ def _kind(item: pytest.Item) -> str:
 
 # `make test` runs the suite on pytest-xdist workers. A unit of work is a test file, so its module
 # fixtures (one MLflow server per file, say) are built once. Two folders are one unit each and run
-# on a single worker, in file order: tests/stack but test_stack.py (the image, Swarm and systemd
-# tests build the same images; test_stack.py boots the compose stack under a project, names and
-# free ports of its own, so it runs beside them) and tests/integration/make_run (its files share
-# one `make run`, and the last one kills it). Units start in this order, the longest chains first:
-# the Docker units, then `make run`'s and the files known to take minutes.
+# on a single worker, in file order: tests/stack (the Docker tests share container names and host
+# ports) and tests/integration/make_run (its files share one `make run`, and the last one kills
+# it). Units start in this order, the longest chains first: the Docker unit, then `make run`'s
+# and the files known to take minutes.
 KIND_ORDER = {"stack": 0, "integration": 1, "static": 2, "unit": 3}
 SLOW_FILES = ("test_faults.py", "test_training_failures.py", "test_training.py")
 SHARED_UNITS = ("tests/stack/", "tests/integration/make_run/")
-OWN_UNITS = ("tests/stack/test_stack.py",)
 
 
 def _order(item: pytest.Item, kind: str) -> tuple[int, int]:
@@ -49,11 +52,8 @@ class FileOrFolderScheduling(LoadScopeScheduling):
     """xdist's scope scheduling with a test's scope its file, or its folder in SHARED_UNITS."""
 
     def _split_scope(self, nodeid: str) -> str:
-        file = nodeid.split("::", 1)[0]
-        if file in OWN_UNITS:
-            return file
         folder = next((f for f in SHARED_UNITS if nodeid.startswith(f)), None)
-        return folder or file
+        return folder or nodeid.split("::", 1)[0]
 
 
 @pytest.hookimpl(optionalhook=True)
