@@ -21,13 +21,9 @@ taller_mlflow.promotion.gate). Exit 0: the version is @production (moved or alre
 import argparse
 import sys
 
-from mlflow.exceptions import MlflowException
-
 from taller_mlflow.mlflow_setup import check_server, configure_mlflow, quiet_mlflow
 from taller_mlflow.promotion.gate import gate_for, promote_retrying
-from taller_mlflow.promotion.lease import PromotionBusy
-from taller_mlflow.promotion.outcome import PromotionError
-from taller_mlflow.promotion.promote_cli import finish
+from taller_mlflow.promotion.promote_cli import FAILURES, error_line, finish
 from taller_mlflow.settings import Settings
 from taller_mlflow.stage import StageError
 from taller_mlflow.training.tracking import register_and_promote
@@ -95,11 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_mlflow(settings)
         run = training_run(client, settings.experiment_name, args.run_id)
         _, outcome = register_and_gate(settings, client, run)
-    except (StageError, PromotionError, PromotionBusy) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except MlflowException as exc:
-        print(f"error: mlflow: {' '.join(exc.message.split())[:300]}", file=sys.stderr)
+    except FAILURES as exc:
+        print(error_line(exc), file=sys.stderr)
         return 1
     for check in outcome.checks:
         print(check.line())

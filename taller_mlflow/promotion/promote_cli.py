@@ -36,6 +36,14 @@ from taller_mlflow.settings import Settings, help_text
 from taller_mlflow.stage import StageError
 
 REJECTED_EXIT = 3
+# What a promotion command reports in one line and exits 1 on.
+FAILURES = (StageError, PromotionError, PromotionBusy, MlflowException)
+
+
+def error_line(exc: Exception) -> str:
+    if isinstance(exc, MlflowException):
+        return f"error: mlflow: {' '.join(exc.message.split())[:300]}"
+    return f"error: {exc}"
 
 
 def version_number(text: str) -> str:
@@ -145,11 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except ExportRejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return REJECTED_EXIT
-    except (StageError, PromotionError, PromotionBusy) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except MlflowException as exc:
-        print(f"error: mlflow: {' '.join(exc.message.split())[:300]}", file=sys.stderr)
+    except FAILURES as exc:
+        print(error_line(exc), file=sys.stderr)
         return 1
     except OSError as exc:  # an artifact download cut short
         print(f"error: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
