@@ -100,12 +100,18 @@ def without_s3_credentials(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def quiet_warnings() -> None:
+    """For the notebook too, which keeps MLflow's own lines: no download progress bars, no
+    warning about the stages kept for old clients, nor about pickles (the API serves ONNX)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*cloudpickle format.*")
+
+
 def quiet_mlflow() -> None:
     """For command lines: our own progress lines, not MLflow's URLs, warnings and retries."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*cloudpickle format.*")
+    quiet_warnings()
     for name in ("mlflow", "urllib3", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
