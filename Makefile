@@ -38,9 +38,9 @@ install: $(VENV)/.run-installed ## create .venv and install what `make run` need
 
 # `make doctor`: can this machine take the chosen path? FOR=run, up, unit (the systemd unit) or all;
 # default run and up. One line per check; exit 1 on a problem; changes nothing. Stdlib only, so it
-# runs before .venv exists. `make run` and `make up` run their part first (taller_mlflow/local/doctor.py).
+# runs before .venv exists. `make run` and `make up` run their part first (taller_mlflow/local/doctor/).
 FOR ?= run up
-DOCTOR = $(PYTHON_BIN) taller_mlflow/local/doctor.py --python "$(PYTHON_BIN)" $(RUN_FLAGS) $(RUN_ARGS)
+DOCTOR = $(PYTHON_BIN) -m taller_mlflow.local.doctor --python "$(PYTHON_BIN)" $(RUN_FLAGS) $(RUN_ARGS)
 
 doctor: ## check this machine for make run and make up (FOR=run|up|unit|all): Python, Docker, ports, disk, memory, systemd; changes nothing
 	@$(DOCTOR) --for "$(FOR)" --docker "$(DOCKER)" --compose "$(COMPOSE)"

@@ -25,7 +25,7 @@ secrets: ## replace every CHANGE-ME placeholder in .env with a generated secret 
 
 up: ## make or check .env's secrets, check the host ports and who they reach, build and start the whole stack, wait until healthy, print the URLs
 	@$(PYTHON) taller_mlflow/local/envfile.py
-	@$(PYTHON) taller_mlflow/local/doctor.py --for up --quiet --skip ports --docker "$(DOCKER)" --compose "$(COMPOSE)"
+	@$(PYTHON) -m taller_mlflow.local.doctor --for up --quiet --skip ports --docker "$(DOCKER)" --compose "$(COMPOSE)"
 	@$(PYTHON) taller_mlflow/local/preflight.py $(COMPOSE)
 	$(COMPOSE) up -d --build --wait
 	@echo

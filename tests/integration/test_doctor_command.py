@@ -45,7 +45,7 @@ def need_make():
 
 def test_the_script_names_the_held_port_and_this_process_and_fails(held):
     python = shutil.which("python3") or sys.executable
-    out = run([python, "taller_mlflow/local/doctor.py", "--for", "run", *run_args(held).split()])
+    out = run([python, "-m", "taller_mlflow.local.doctor", "--for", "run", *run_args(held).split()])
     assert out.returncode == 1, out.stdout + out.stderr
     line = next(x for x in out.stdout.splitlines() if f"port {held[0]} " in x)
     assert line.split()[:2] == ["problem", "ports"], line

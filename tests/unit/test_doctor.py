@@ -1,4 +1,4 @@
-"""`make doctor` (taller_mlflow/local/doctor.py): each check's logic against a fake machine.
+"""`make doctor` (taller_mlflow/local/doctor/): each check's logic against a fake machine.
 
 The fake answers what the checks ask (commands, files, ports, disk, the platform); nothing here
 touches Docker, binds a port or reads /proc. tests/integration/test_doctor_command.py runs the
@@ -506,9 +506,9 @@ def test_language_follows_lang():
 
 
 def test_every_message_has_its_spanish_and_every_placeholder_survives():
-    tree = ast.parse(Path(doctor.__file__).read_text())
+    modules = Path(doctor.__file__).parent.glob("*.py")
     templates = set()
-    for node in ast.walk(tree):
+    for node in (n for m in modules for n in ast.walk(ast.parse(m.read_text()))):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "of" and node.args:
             arg = node.args[0]
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):

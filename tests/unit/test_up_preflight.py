@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -50,9 +51,21 @@ def checkout(tmp_path):
     for path in [ROOT / "docker.mk", ROOT / ".env.example", *ROOT.glob("docker-compose*.yaml")]:
         shutil.copy(path, tmp_path / path.name)
     (tmp_path / "taller_mlflow" / "local").mkdir(parents=True)
-    # The scripts `up` runs (preflight.py, doctor.py, ...): every one docker.mk names.
-    for script in set(re.findall(r"taller_mlflow/local/\w+\.py", (ROOT / "docker.mk").read_text())):
+    # The scripts `up` runs (preflight.py, envfile.py, ...) and the modules it runs with -m
+    # (the doctor): every one docker.mk names.
+    recipe = (ROOT / "docker.mk").read_text()
+    for script in set(re.findall(r"taller_mlflow/local/\w+\.py", recipe)):
         shutil.copy(ROOT / script, tmp_path / script)
+    for module in set(re.findall(r" -m (taller_mlflow[\w.]*)", recipe)):
+        folder = Path(*module.split("."))
+        if not (ROOT / folder).is_dir():  # a module, run in the image (promote_run)
+            continue
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        for parent in folder.parents:
+            if parent != Path(".") and (ROOT / parent / "__init__.py").exists():
+                shutil.copy(ROOT / parent / "__init__.py", tmp_path / parent / "__init__.py")
     return tmp_path
 
 
