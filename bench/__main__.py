@@ -6,7 +6,7 @@ the real pipeline, then runs each phase and writes bench/results/<phase>.json (o
 run of each), prints every target as median (min–max) beside its reference, and regenerates
 docs/benchmark.md and README's block (python -m bench.report_md). Needs wrk (apt-get install wrk).
 
-phases: training, startup, serving, batch, health, logcost, shadow, swaps
+phases: training, startup, serving, batch, health, logcost, shadow, swaps, drift
 """
 
 import argparse
@@ -22,11 +22,21 @@ from bench.context import Context
 from bench.harness import Cores, TrackingStack
 from bench.wrk import Wrk, require_wrk
 
-PHASES = ("training", "startup", "serving", "batch", "health", "logcost", "shadow", "swaps")
+PHASES = (
+    "training",
+    "startup",
+    "serving",
+    "batch",
+    "health",
+    "logcost",
+    "shadow",
+    "swaps",
+    "drift",
+)
 
 
 def phase_function(name: str):
-    from bench import batch, liveness, logcost, promotion, serving, startup, training
+    from bench import batch, drift, liveness, logcost, promotion, serving, startup, training
 
     return {
         "training": training.run,
@@ -37,6 +47,7 @@ def phase_function(name: str):
         "logcost": logcost.run,
         "shadow": promotion.shadow,
         "swaps": promotion.swaps,
+        "drift": drift.run,
     }[name]
 
 

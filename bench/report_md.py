@@ -20,7 +20,17 @@ GENERATED = (
 DOC = ROOT / "docs" / "benchmark.md"
 README = ROOT / "README.md"
 SCALING = ROOT / "docs" / "scaling.md"
-PHASES = ("training", "startup", "serving", "batch", "health", "logcost", "shadow", "swaps")
+PHASES = (
+    "training",
+    "startup",
+    "serving",
+    "batch",
+    "health",
+    "logcost",
+    "shadow",
+    "swaps",
+    "drift",
+)
 TITLES = {
     "training": "Tracked training vs plain GridSearchCV",
     "startup": "First prediction after spawn",
@@ -30,6 +40,7 @@ TITLES = {
     "logcost": "Prediction log cost",
     "shadow": "Shadow challenger cost",
     "swaps": "Swaps by webhook",
+    "drift": "The drift job's memory on a 2-million-row window",
 }
 HPA = {"cpu_target": 0.7, "min": 3, "max": 20, "request_mib": 512}
 
@@ -327,6 +338,22 @@ def swaps_section(r: dict) -> list[str]:
     return out
 
 
+def drift_section(r: dict) -> list[str]:
+    rows = []
+    for side, cells in r["data"]["cells"].items():
+        rows.append(
+            [
+                side.replace("_", ", "),
+                stats.fmt(stats.summary([c["window_mib"] for c in cells]), " MiB"),
+                stats.fmt(stats.summary([c["process_peak_mib"] for c in cells]), " MiB"),
+                stats.fmt(stats.summary([c["rss_before_mib"] for c in cells]), " MiB"),
+                stats.fmt(stats.summary([c["seconds"] for c in cells]), " s"),
+            ]
+        )
+    header = ["window, read", "the window adds", "process peak during the check", "before the first row", "time"]
+    return cells_table(header, rows)
+
+
 SECTIONS = {
     "training": training_section,
     "startup": startup_section,
@@ -336,6 +363,7 @@ SECTIONS = {
     "logcost": logcost_section,
     "shadow": shadow_section,
     "swaps": swaps_section,
+    "drift": drift_section,
 }
 
 

@@ -18,11 +18,14 @@ makes every difference significant) from being called drift. Measured on the pen
 feature; body_mass_g x 1.25 gives PSI 1.0, island all Biscoe PSI 4.6, both p < 1e-15.
 """
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+
+from taller_mlflow.monitoring.window import NumericSummary, WindowSummary
 
 STATUSES = ("ok", "warn", "drift")  # in order of severity; the index is the gauge's value
 EPSILON = 1e-4  # an empty bin's share, so that PSI stays finite
@@ -100,18 +103,25 @@ def numeric_drift(
     feature: str, reference: Mapping, current: Sequence[float], limits: Thresholds
 ) -> FeatureDrift:
     """`reference` is the profile's entry for the feature: {"edges", "shares", "values"}."""
-    edges = reference["edges"]
-    shares = bin_shares(current, edges)
+    summary = NumericSummary(reference)
+    summary.add(current)
+    return numeric_drift_of(feature, reference, summary, limits)
+
+
+def numeric_drift_of(
+    feature: str, reference: Mapping, summary: NumericSummary, limits: Thresholds
+) -> FeatureDrift:
+    shares = summary.shares()
     value = psi(reference["shares"], shares)
-    test = stats.ks_2samp(reference["values"], np.asarray(current, float))
-    labels = bin_labels(edges) if edges else ["all"]
+    statistic, p_value = summary.ks()
+    labels = bin_labels(reference["edges"]) if reference["edges"] else ["all"]
     return FeatureDrift(
         feature,
         "ks",
         value,
-        float(test.statistic),
-        float(test.pvalue),
-        status_of(value, float(test.pvalue), limits),
+        statistic,
+        p_value,
+        status_of(value, p_value, limits),
         dict(zip(labels, map(float, reference["shares"]), strict=True)),
         dict(zip(labels, map(float, shares), strict=True)),
     )
@@ -120,14 +130,16 @@ def numeric_drift(
 def categorical_drift(
     feature: str, reference_counts: Mapping[str, int], current: Sequence[str], limits: Thresholds
 ) -> FeatureDrift:
+    return categorical_drift_of(feature, reference_counts, Counter(map(str, current)), limits)
+
+
+def categorical_drift_of(
+    feature: str, reference_counts: Mapping[str, int], observed: Mapping[str, int], limits
+) -> FeatureDrift:
     """Categories as counted in the reference; a category it never saw still counts in the window."""
-    seen = dict.fromkeys(str(c) for c in current)
-    categories = sorted(set(reference_counts) | set(seen))
-    observed = {c: 0 for c in categories}
-    for value in current:
-        observed[str(value)] += 1
+    categories = sorted(set(reference_counts) | set(observed))
     ref = np.array([reference_counts.get(c, 0) for c in categories], float)
-    cur = np.array([observed[c] for c in categories], float)
+    cur = np.array([observed.get(c, 0) for c in categories], float)
     ref_shares, cur_shares = ref / max(ref.sum(), 1), cur / max(cur.sum(), 1)
     value = psi(ref_shares, cur_shares)
     statistic, p_value = _chi2(ref, cur)
@@ -180,12 +192,22 @@ class DriftReport:
 def compare(profile: Mapping, rows, limits: Thresholds) -> DriftReport:
     """The window's rows (a DataFrame with the features and `prediction`) against a reference
     profile (taller_mlflow.monitoring.reference.build_profile)."""
+    summary = WindowSummary(profile)
+    summary.add({name: rows[name].tolist() for name in rows.columns})
+    return report(summary, limits)
+
+
+def report(summary: WindowSummary, limits: Thresholds) -> DriftReport:
+    """The drift of a window summed up chunk by chunk (taller_mlflow.monitoring.window)."""
+    profile = summary.profile
     features = {}
     for name, ref in profile["numeric"].items():
-        features[name] = numeric_drift(name, ref, rows[name].astype(float).to_numpy(), limits)
+        features[name] = numeric_drift_of(name, ref, summary.numeric[name], limits)
     for name, ref in profile["categorical"].items():
-        features[name] = categorical_drift(name, ref["counts"], rows[name].tolist(), limits)
-    prediction = categorical_drift(
-        "prediction", profile["classes"]["counts"], rows["prediction"].tolist(), limits
+        features[name] = categorical_drift_of(
+            name, ref["counts"], summary.categorical[name], limits
+        )
+    prediction = categorical_drift_of(
+        "prediction", profile["classes"]["counts"], summary.prediction, limits
     )
-    return DriftReport(len(rows), features, prediction)
+    return DriftReport(summary.rows, features, prediction)

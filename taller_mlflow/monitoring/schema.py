@@ -54,7 +54,7 @@ def _server_side(_ddl, _target, _bind, **kw) -> bool:
 # with all three (the two others: ~1.3 µs a row, a tenth of what a 100-row /predict costs the
 # API per row). So SQLite keeps the one index its regular readers need, and a database server
 # (the stack's PostgreSQL) keeps all three, at its own expense.
-# - ts: the drift job reads a time window of every version (job.read_window), retention deletes
+# - ts: the drift job counts and streams a time window (job.window_counts, job.summarise), retention deletes
 #   by ts hourly. Everywhere.
 # - (model_name, model_version, ts): one version's rows, e.g. the promotion gate's shadow
 #   agreement (endpoint "shadow" of one version; promotion/agreement.py), run once per promotion.

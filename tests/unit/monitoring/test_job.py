@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 from prometheus_client import REGISTRY
 
 from taller_mlflow.monitoring import gauges
-from taller_mlflow.monitoring.job import read_window, run_checks
+from taller_mlflow.monitoring.job import run_checks, window_counts
 from taller_mlflow.monitoring.reference import PROFILE_FILE, build_profile
 from taller_mlflow.monitoring.schema import create_schema, prediction_log
 from taller_mlflow.penguins import FEATURES, clean, read_csv
@@ -139,14 +139,15 @@ def stream(penguins, shifted=False) -> pd.DataFrame:
 def test_the_window_selects_rows_by_time(engine, penguins):
     log_rows(engine, stream(penguins).head(10), NOW - timedelta(hours=30))
     log_rows(engine, stream(penguins).head(7), NOW - timedelta(hours=1))
-    assert len(read_window(engine, NOW - timedelta(hours=24), NOW)) == 7
-    assert len(read_window(engine, NOW - timedelta(hours=48), NOW)) == 17
-    assert len(read_window(engine, NOW, NOW + timedelta(hours=1))) == 0
+    version = [("modelo_penguins", "1")]
+    assert window_counts(engine, NOW - timedelta(hours=24), NOW) == [(*version[0], 7)]
+    assert window_counts(engine, NOW - timedelta(hours=48), NOW) == [(*version[0], 17)]
+    assert window_counts(engine, NOW, NOW + timedelta(hours=1)) == []
 
 
 def test_no_table_yet_means_no_rows(tmp_path):
     empty = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    assert read_window(empty, NOW - timedelta(hours=1), NOW).empty
+    assert window_counts(empty, NOW - timedelta(hours=1), NOW) == []
 
 
 def test_a_check_writes_a_run_with_metrics_picture_and_tags_the_version(engine, client, penguins):
