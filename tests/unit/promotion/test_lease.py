@@ -163,3 +163,14 @@ def test_confirm_refuses_a_lease_with_less_than_half_its_ttl_left():
     time.now += 30.5
     with pytest.raises(LeaseLost, match="has 30 s of its 60 s left"):
         lease.confirm()
+
+
+def test_the_lock_url_chooses_the_lease_and_anything_but_postgresql_is_one_line():
+    from taller_mlflow.promotion.outcome import PromotionError
+    from taller_mlflow.promotion.pg_lease import AdvisoryLease, lease_factory
+
+    assert lease_factory("") is Lease
+    advisory = lease_factory("postgresql+psycopg2://promoter@db:5432/mlflow")(FakeRegistry(), NAME)
+    assert isinstance(advisory, AdvisoryLease) and advisory.conn is None  # connects on acquire
+    with pytest.raises(PromotionError, match="must be a postgresql:// URL, not mysql:$"):
+        lease_factory("mysql://root@db/mlflow")
