@@ -3,7 +3,7 @@ one promoter stalls inside its critical section while another promotes. Whatever
 alias moves once, and each version's `promotion.previous_version` is the version it really
 replaced.
 
-- The registry lease (a 4 s TTL here): the stalled promoter's lease expires, the other takes it
+- The registry lease (a 15 s TTL here): the stalled promoter's lease expires, the other takes it
   over and moves the alias; the stalled one wakes, its fence finds the lease gone, and it moves
   nothing and puts back the trail tags it had written.
 - The PostgreSQL advisory lock: nobody can take over a live holder's lock, so the other promoter
@@ -108,7 +108,8 @@ def test_a_promoter_stalled_past_the_registry_ttl_moves_nothing_after_another_to
 ):
     before = alias_and_tags(stack)[0]
     stalled_v, other_v = register_again(stack, first), register_again(stack, first)
-    short = functools.partial(Lease, ttl=4.0)
+    # 15 s: long enough that the taker's few requests fit in half of it on a loaded machine
+    short = functools.partial(Lease, ttl=15.0)
     stalled = Recording(stack.tracking_uri, stall=True)
     other = Recording(stack.tracking_uri)
     a = Promoter(gate(stack, stalled, short), stalled_v)
