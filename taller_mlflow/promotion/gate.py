@@ -119,7 +119,9 @@ class Gate:
                 live = self.current()
                 if live == outcome.previous:
                     return self.decide(outcome, lease)
-            self.say(f"@{self.alias} moved to {live} while {outcome.previous} was scored: again")
+            self.say(
+                f"@{self.alias} moved to {live} while {outcome.previous} was scored: comparing again"
+            )
         raise PromotionBusy(
             f"@{self.alias} of {self.name} moved {ATTEMPTS} times while version {version} was "
             "compared with it: nothing moved; try again"
