@@ -35,6 +35,11 @@
 #   MLFLOW_METRICS_PORT           set (with MLFLOW_PROMETHEUS_DIR) → the same counters, and nothing
 #                                 else, on this port without a login (mlflow/metrics_exporter.py), for
 #                                 a Prometheus inside the private network; never publish it
+#   MLFLOW_DB_UPGRADE             true (default) → before serving, `mlflow db upgrade` on a SQL backend
+#                                 store, under a lock (PostgreSQL advisory lock, MySQL GET_LOCK, flock
+#                                 beside a SQLite file) so servers starting together do not both
+#                                 migrate (mlflow/db_upgrade.py); false: the server's own start only
+#   MLFLOW_PYTHON                 the Python that has MLflow, for the helpers (default: beside MLFLOW_BIN)
 #   MLFLOW_WEBHOOK_KEY_FILE       where to keep the Fernet key MLflow encrypts webhook secrets with,
 #                                 created on the first start, when MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
 #                                 is unset. Without either, each worker makes its own key and no
@@ -87,6 +92,19 @@ if [ "$MLFLOW_AUTH" = true ] && [ -z "${MLFLOW_AUTH_CONFIG_PATH:-}" ]; then
   esac
 fi
 
+here="$(dirname "${BASH_SOURCE[0]}")"
+mlflow_python="${MLFLOW_PYTHON:-$(dirname "$(command -v "$MLFLOW_BIN" || echo "$MLFLOW_BIN")")/python}"
+[ -x "$mlflow_python" ] || mlflow_python=python3
+case "${MLFLOW_DB_UPGRADE:-true}" in
+  1 | true | yes)
+    # Before serving: a server refuses a schema older than its MLflow, and the next pin bump
+    # must not leave it so. Under a lock, so two servers starting together migrate once.
+    "$mlflow_python" "$here/db_upgrade.py" || fail "mlflow db upgrade failed (above); not starting"
+    ;;
+  0 | false | no) ;;
+  *) fail "MLFLOW_DB_UPGRADE=${MLFLOW_DB_UPGRADE} is neither true nor false" ;;
+esac
+
 args=(server
   --backend-store-uri "$MLFLOW_BACKEND_STORE_URI"
   --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION"
@@ -103,9 +121,7 @@ if [ -n "${MLFLOW_PROMETHEUS_DIR:-}" ]; then
   if [ -n "${MLFLOW_METRICS_PORT:-}" ]; then
     # The counters without the auth app's login, on a port of their own (never published). A
     # child of this shell, so of the server it becomes: it stops with the container or the unit.
-    mlflow_python="$(dirname "$(command -v "$MLFLOW_BIN")")/python"
-    [ -x "$mlflow_python" ] || mlflow_python=python3
-    "$mlflow_python" "$(dirname "${BASH_SOURCE[0]}")/metrics_exporter.py" &
+    "$mlflow_python" "$here/metrics_exporter.py" &
   fi
 fi
 if [ "$MLFLOW_AUTH" = true ]; then

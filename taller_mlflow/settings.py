@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="Promotion gate: how far below production's accuracy, on the same evaluation "
         "rows, a candidate's may be.",
     )
+    promotion_lock_url: str = Field(
+        "",
+        description="postgresql:// URL the promotion gate takes its lock on (an advisory lock on "
+        "one connection; any role with CONNECT); empty: a lock held in the MLflow registry.",
+    )
 
     # API
     api_host: str = Field("0.0.0.0", description="Interface `python -m app` listens on.")

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from prometheus_client import Counter
 
 from taller_mlflow.monitoring.inserts import json_text, row_format
+from taller_mlflow.monitoring.migrate import SchemaError
 from taller_mlflow.monitoring.schema import create_schema, prediction_log
 from taller_mlflow.serving.watched import WatchedThread
 
@@ -160,9 +161,10 @@ class PredictionLog:
 
     # --- the writer thread --------------------------------------------------------------------
     def _run(self, _stopping: threading.Event) -> None:
-        # The table exists as soon as the API is up, for readers (the drift job, a query), not
-        # only after the first batch; a database that is away now is retried at that batch.
-        with contextlib.suppress(sa.exc.SQLAlchemyError), self.engine.begin() as conn:
+        # The schema is brought to its latest revision (monitoring/migrate.py, under a lock) as
+        # soon as the API is up, so readers (the drift job, a query) find the table before the
+        # first batch; a database that is away now is retried at that batch.
+        with contextlib.suppress(sa.exc.SQLAlchemyError, SchemaError), self.engine.begin() as conn:
             self._ensure_schema(conn)
         while not self._stopping.is_set():
             try:
@@ -234,7 +236,7 @@ class PredictionLog:
             with self.engine.begin() as conn:
                 self._ensure_schema(conn)
                 self.format.insert(conn, batch, self.batch_size)
-        except (sa.exc.SQLAlchemyError, *self.format.driver_errors) as exc:
+        except (sa.exc.SQLAlchemyError, SchemaError, *self.format.driver_errors) as exc:
             self._schema_ready = False  # after an outage the database may be a new, empty one
             self._settle(dropped=rows, reason="db_error")
             if not self._failing:

@@ -1,9 +1,10 @@
 """The prediction log's table: one row per predicted penguin, from every protocol the API speaks.
 
 Shared by the API's writer (taller_mlflow.monitoring.log) and the drift job
-(taller_mlflow.monitoring.drift). `create_schema(engine)` is idempotent: it creates what is
-missing and leaves existing rows alone (on SQLite it drops the two indexes SQLite's log no longer
-keeps; see PER_ROW_INDEXES).
+(taller_mlflow.monitoring.drift). The table below is what the code reads and writes; the database
+gets it from the Alembic migrations (taller_mlflow/monitoring/migrations, run by
+`create_schema(engine)`, which leaves existing rows alone; on SQLite the revisions keep only the ts
+index, see PER_ROW_INDEXES). A change here is a new revision there.
 
 Shadow scoring (a `challenger` alias scored off the response path) writes its own rows with
 endpoint "shadow", the challenger's version, the production request's request_id, and `agrees`
@@ -82,8 +83,9 @@ assert set(FEATURE_COLUMNS) <= set(prediction_log.c.keys()), FEATURE_COLUMNS
 
 
 def create_schema(conn: sa.Engine | sa.Connection) -> None:
-    metadata.create_all(conn, checkfirst=True)
-    if conn.dialect.name == "sqlite":  # a log file from before: its writer stops paying for them
-        with conn.begin() if isinstance(conn, sa.Engine) else contextlib.nullcontext(conn) as c:
-            for name in SQLITE_DROPPED_INDEXES:
-                c.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    """The table at the latest revision of its migrations (taller_mlflow.monitoring.migrate):
+    created, adopted or upgraded, under a lock."""
+    from taller_mlflow.monitoring.migrate import upgrade
+
+    with conn.begin() if isinstance(conn, sa.Engine) else contextlib.nullcontext(conn) as c:
+        upgrade(c)

@@ -3,11 +3,13 @@
 `Gate.promote(version)` runs the candidate's own checks first, in this order: its ONNX graph is
 built, verified against scikit-learn and, when it agrees, logged with the version as its serving
 artifact (taller_mlflow.promotion.serving_artifact); then a fresh process with no S3 keys loads
-that artifact exactly as the API will and predicts the registered input example. Then, under the
-model's promotion lease, it reads the version the alias points at, scores it on the same held-out
-rows, compares, and either tags the candidate with its predecessor and moves the alias
-(taller_mlflow.promotion.trail), or tags it `promotion.rejected`. The read and the move under one
-lease make concurrent promotions queue, so every version's `promotion.previous_version` is the
+that artifact exactly as the API will and predicts the registered input example. Then it reads
+the version the alias points at and scores it on the same held-out rows (taller_mlflow.promotion.
+comparison). Only then does it take the model's promotion lease, and under it: read the alias again;
+if it moved meanwhile, release the lease and compare with the new live version (up to ATTEMPTS
+times, then PromotionBusy); if not, either tag the candidate `promotion.rejected`, or tag it with
+its predecessor and move the alias, each write fenced (taller_mlflow.promotion.fence: the lease
+still ours, the alias still where it was). So every version's `promotion.previous_version` is the
 version it really replaced, which is what `Gate.rollback()` (taller_mlflow.promotion.rollback)
 moves the alias back to.
 
@@ -25,13 +27,18 @@ from taller_mlflow.promotion import checks as ck
 from taller_mlflow.promotion import outcome as oc
 from taller_mlflow.promotion import trail
 from taller_mlflow.promotion.agreement import agreement_for, agreement_from_log
-from taller_mlflow.promotion.aliases import alias_target, move_and_confirm, ready_version
+from taller_mlflow.promotion.aliases import alias_target, ready_version
+from taller_mlflow.promotion.comparison import compare
 from taller_mlflow.promotion.evaluation import EvalRowsMissing, load_eval_rows
+from taller_mlflow.promotion.fence import fenced_promotion
 from taller_mlflow.promotion.fitted import fitted_loader
-from taller_mlflow.promotion.lease import Lease
-from taller_mlflow.promotion.outcome import Outcome, PromotionError
+from taller_mlflow.promotion.lease import Lease, PromotionBusy
+from taller_mlflow.promotion.outcome import Outcome
+from taller_mlflow.promotion.pg_lease import lease_factory
 from taller_mlflow.promotion.probe import run_probe, start_probe
 from taller_mlflow.promotion.rollback import rollback
+
+ATTEMPTS = 3  # comparisons against an alias that keeps moving, before giving up
 
 
 def utc_now() -> str:
@@ -94,25 +101,6 @@ class Gate:
             probe.close()
         return [serving, *probed], rows, fitted
 
-    def compare(self, outcome: Outcome, rows, fitted) -> ck.Check:
-        if isinstance(rows, EvalRowsMissing):
-            return ck.failed(ck.ACCURACY, f"not measured: no evaluation rows: {rows}")
-        if fitted is None:
-            return ck.failed(ck.ACCURACY, "not measured: the candidate does not load here")
-        outcome.candidate_accuracy = ck.accuracy(fitted, rows)
-        production = None
-        if outcome.previous is not None:
-            try:
-                theirs = ck.accuracy(self.loader(self.name, outcome.previous), rows)
-            except Exception as exc:  # noqa: BLE001 - no comparison, no promotion (fail closed)
-                reason = f"cannot score production version {outcome.previous}: {ck.one_line(exc)}"
-                return ck.failed(ck.ACCURACY, reason)
-            outcome.production_accuracy = theirs
-            production = (outcome.previous, theirs)
-        return ck.comparison_check(
-            outcome.candidate_accuracy, production, self.tolerance, len(rows)
-        )
-
     def promote(self, version: str, force: bool = False) -> Outcome:
         version = str(ready_version(self.client, self.name, version).version)
         outcome = Outcome(self.name, self.alias, version, oc.UNCHANGED, forced=force)
@@ -120,20 +108,33 @@ class Gate:
         if self.current() == version:
             return outcome
         checks, rows, fitted = self.candidate_checks(version)
-        with self.lease(self.client, self.name, on_wait=self.say) as lease:
+        for _ in range(ATTEMPTS):
             outcome.previous = self.current()
             if outcome.previous == version:  # a concurrent promotion of this very version won
                 return outcome
-            outcome.checks = [*checks, self.compare(outcome, rows, fitted)]
-            if outcome.failures() and not force:
-                trail.record_rejection(self.client, outcome, self.now())
-                return outcome
-            if not lease.held():
-                raise PromotionError(f"lost the promotion lease of {self.name}: try again")
-            trail.record_promotion(self.client, outcome, self.now())
-            move_and_confirm(self.client, self.name, version, self.alias)
-            outcome.status = oc.PROMOTED
-            outcome.warning = trail.unserved_warning(self.client, outcome)
+            # The slow part, outside the lease: load the live version and score both.
+            compared = compare(self.loader, outcome, rows, fitted, self.tolerance)
+            outcome.checks = [*checks, compared]
+            with self.lease(self.client, self.name, on_wait=self.say) as lease:
+                live = self.current()
+                if live == outcome.previous:
+                    return self.decide(outcome, lease)
+            self.say(
+                f"@{self.alias} moved to {live} while {outcome.previous} was scored: comparing again"
+            )
+        raise PromotionBusy(
+            f"@{self.alias} of {self.name} moved {ATTEMPTS} times while version {version} was "
+            "compared with it: nothing moved; try again"
+        )
+
+    def decide(self, outcome: Outcome, lease) -> Outcome:
+        """Under the lease, the alias still where it was when scored: reject, or move it."""
+        if outcome.failures() and not outcome.forced:
+            trail.record_rejection(self.client, outcome, self.now())
+            return outcome
+        fenced_promotion(self.client, lease, outcome, self.now())
+        outcome.status = oc.PROMOTED
+        outcome.warning = trail.unserved_warning(self.client, outcome)
         return outcome
 
     def rollback(self) -> Outcome:
@@ -148,6 +149,7 @@ def gate_for(settings, client, say=print) -> Gate:
         settings.model_alias,
         settings.promotion_tolerance,
         agreement=agreement_from_log(settings.prediction_log_url),
+        lease=lease_factory(settings.promotion_lock_url),
         say=say,
     )
 

@@ -16,9 +16,10 @@ def record_rejection(client, outcome: Outcome, now: str) -> None:
     client.set_model_version_tag(outcome.name, outcome.version, oc.REJECTED, oc.clip(reason))
 
 
-def record_promotion(client, outcome: Outcome, now: str) -> None:
+def record_promotion(client, outcome: Outcome, now: str) -> dict:
     """Tag the version about to go live; called before the move, so the trail is there once it
-    is live. Stale tags from an earlier life of the version would mislead a later rollback."""
+    is live. Stale tags from an earlier life of the version would mislead a later rollback.
+    Returns the version's trail tags as they were before, for restore()."""
     name, version = outcome.name, outcome.version
     tags = {
         oc.PROMOTED_AT: now,
@@ -38,6 +39,17 @@ def record_promotion(client, outcome: Outcome, now: str) -> None:
             client.delete_model_version_tag(name, version, key)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, oc.clip(value))
+    return {key: existing.get(key) for key in {*tags, *stale}}
+
+
+def restore(client, name: str, version: str, before: dict) -> None:
+    """Put the trail tags record_promotion changed back as they were (None: absent)."""
+    now = dict(client.get_model_version(name, version).tags or {})
+    for key, value in before.items():
+        if value is None and key in now:
+            client.delete_model_version_tag(name, version, key)
+        elif value is not None and now.get(key) != value:
+            client.set_model_version_tag(name, version, key, value)
 
 
 def last_verified(client, name: str, version: str | None) -> str | None:

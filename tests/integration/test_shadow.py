@@ -8,6 +8,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from taller_mlflow.monitoring import migrate
 from taller_mlflow.monitoring.schema import prediction_log
 from tests.support import ADELIE, wait_for
 from tests.support.models import always_adelie, training_data
@@ -114,3 +115,14 @@ def test_bodies_unchanged_and_agreement_recorded(env):
     assert rows, "no shadow rows in the prediction log"
     assert {r.model_version for r in rows} == {challenger}
     assert sum(bool(r.agrees) for r in rows) == adelie
+
+
+def test_ready_lists_the_supervised_threads_and_the_log_is_at_its_latest_schema(env):
+    """Over HTTP, from a real API process: /ready names each background thread (the writer and
+    the shadow worker beside the refresher) alive, and the writer migrated the log at start."""
+    _, http, _, _, _, engine = env
+    threads = http.get("/ready").json()["threads"]
+    assert set(threads) == {"model-refresh", "prediction-log", "shadow"}
+    assert all(t["alive"] and t["restarts"] == 0 for t in threads.values()), threads
+    with engine.connect() as conn:
+        assert migrate.current(conn) == migrate.head()

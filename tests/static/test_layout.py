@@ -114,3 +114,17 @@ def test_the_benchmark_imports_nothing_from_the_tests():
         for path in python_files("bench")
     }
     assert not {k: v for k, v in wrong.items() if v}
+
+
+CLASS_LINES = 120  # past this, a class is doing more than one job (issue 21: Gate was 154)
+
+
+@pytest.mark.parametrize("path", python_files("taller_mlflow/promotion"), ids=str)
+def test_no_promotion_class_is_over_120_lines(path):
+    tree = ast.parse(path.read_text(), str(path))
+    long = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > CLASS_LINES
+    }
+    assert not long, f"classes over {CLASS_LINES} lines: {long}"

@@ -3,7 +3,9 @@ auth on by default, loopback by default, and never open beyond loopback. Run wit
 `mlflow` (MLFLOW_BIN) that prints the command line and the auth app's settings it was given."""
 
 import os
+import sqlite3
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -31,9 +33,11 @@ def run(tmp_path):
         env.update(
             MLFLOW_BIN=str(fake),
             MLFLOW_BACKEND_STORE_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            MLFLOW_PYTHON=sys.executable,  # the helpers' Python: the stand-in has none beside it
+            MLFLOW_DB_UPGRADE="false",  # the upgrade's own tests below turn it on
             TMPDIR=str(tmp_path),
-            **settings,
         )
+        env.update(settings)
         return subprocess.run(
             ["bash", str(START_MLFLOW)], env=env, capture_output=True, text=True, timeout=60
         )
@@ -72,3 +76,32 @@ def test_auth_off_is_allowed_on_loopback_only(run):
     # the container: listening on all of its interfaces, published on the host's loopback
     inside = run(MLFLOW_AUTH="false", MLFLOW_HOST="0.0.0.0", MLFLOW_PUBLISHED_HOST="127.0.0.1")
     assert inside.returncode == 0, inside.stderr
+
+
+def test_before_serving_it_upgrades_a_sqlite_store_to_the_installed_mlflows_schema(run, tmp_path):
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    out = run(MLFLOW_AUTH="false", MLFLOW_DB_UPGRADE="true")
+    assert out.returncode == 0 and "ARGS server" in out.stdout, out.stderr
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == _get_latest_schema_revision()
+    assert f"db_upgrade: schema at {revision}" in out.stderr
+    again = run(MLFLOW_AUTH="false", MLFLOW_DB_UPGRADE="true")
+    assert f"db_upgrade: schema already at {revision}" in again.stderr
+
+
+def test_a_failed_upgrade_stops_the_start_with_one_line(run, tmp_path):
+    out = run(
+        MLFLOW_AUTH="false",
+        MLFLOW_DB_UPGRADE="true",
+        MLFLOW_BACKEND_STORE_URI=f"sqlite:///{tmp_path / 'no-such-folder' / 'mlflow.db'}",
+    )
+    assert out.returncode == 2 and "ARGS" not in out.stdout, out.stdout
+    assert "start_mlflow.sh: mlflow db upgrade failed (above); not starting" in out.stderr
+
+
+def test_a_store_that_is_not_a_database_is_not_upgraded(run, tmp_path):
+    out = run(MLFLOW_AUTH="false", MLFLOW_DB_UPGRADE="true", MLFLOW_BACKEND_STORE_URI=str(tmp_path))
+    assert out.returncode == 0 and "ARGS server" in out.stdout, out.stderr
+    assert "the backend store is not a database: nothing to upgrade" in out.stderr

@@ -85,7 +85,7 @@ def count_inserts(log: PredictionLog) -> list[int]:
     inserts = []
 
     def seen(_conn, _cursor, statement, parameters, _context, executemany):
-        if statement.startswith("INSERT"):
+        if statement.startswith("INSERT INTO prediction_log "):  # not the schema version's
             inserts.append(len(parameters) if executemany else len(parameters) // len(COLUMNS))
 
     sa.event.listen(log.engine, "before_cursor_execute", seen)

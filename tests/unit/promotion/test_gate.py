@@ -1,6 +1,7 @@
 """The promotion gate's decisions, the order of its checks and the trail it leaves, against an
 in-memory registry."""
 
+import functools
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 from taller_mlflow.promotion import checks as ck
 from taller_mlflow.promotion import outcome as oc
 from taller_mlflow.promotion.gate import Gate, promote_retrying
+from taller_mlflow.promotion.lease import Lease, LeaseLost, PromotionBusy
 from taller_mlflow.promotion.outcome import PromotionError
 from taller_mlflow.promotion.probe import ProbeResult
 from taller_mlflow.serving.manifest import FORMAT_TAG, SHA256_TAG
@@ -361,3 +363,91 @@ def test_when_the_alias_moves_before_the_lease_the_version_live_then_is_scored(w
     assert outcome.status == oc.PROMOTED and outcome.previous == v1
     assert outcome.production_accuracy == 0.97  # v1's, not the 0.98 of the version live before
     assert world.registry.tags(v3)[oc.PREVIOUS] == v1
+
+
+class NotedLease(Lease):
+    """The registry lease, noting when it is taken and losing itself at its `lose_at`th fence."""
+
+    def __init__(self, client, name, *, events, lose_at=None, **kwargs):
+        super().__init__(client, name, **kwargs)
+        self.events, self.lose_at, self.confirms = events, lose_at, 0
+
+    def acquire(self):
+        self.events.append(("lease", "acquire"))
+        return super().acquire()
+
+    def confirm(self):
+        self.confirms += 1
+        if self.confirms == self.lose_at:
+            raise LeaseLost("lost the promotion lease of modelo_penguins: try again")
+        return super().confirm()
+
+
+def test_production_is_loaded_and_scored_before_the_lease_is_taken(world):
+    v1 = world.production(97)
+    v2 = world.candidate(98)
+    loader = world.gate.loader
+
+    def noted_loader(name, version):
+        world.parts.events.append(("load", version))
+        return loader(name, version)
+
+    world.gate.loader = noted_loader
+    world.gate.lease = functools.partial(NotedLease, events=world.parts.events)
+    world.parts.events.clear()
+    assert world.gate.promote(v2).status == oc.PROMOTED
+    assert world.parts.events[-2:] == [("load", v1), ("lease", "acquire")]
+
+
+def test_a_lease_lost_before_the_move_moves_nothing_and_puts_the_trail_back(world):
+    v1 = world.production(97)
+    v2 = world.candidate(98)
+    world.registry.set_model_version_tag(NAME, v2, oc.REJECTED, "earlier: rejected")
+    # the second fence: after the trail is written, before the move
+    world.gate.lease = functools.partial(NotedLease, events=[], lose_at=2)
+    with pytest.raises(LeaseLost):
+        world.gate.promote(v2)
+    assert world.registry.alias() == v1
+    tags = world.registry.tags(v2)
+    assert oc.PREVIOUS not in tags and oc.PROMOTED_AT not in tags
+    assert tags[oc.REJECTED] == "earlier: rejected"
+
+
+def test_an_alias_that_keeps_moving_while_it_is_scored_ends_in_busy_not_a_move(world):
+    v1 = world.production(97)
+    v2 = world.production(97)
+    v3 = world.candidate(98)
+    lease = world.gate.lease
+    flip = {v1: v2, v2: v1}
+
+    def moving(client, name, **kwargs):  # every time the lease is taken, the alias has moved
+        world.registry.set_registered_model_alias(name, "production", flip[world.registry.alias()])
+        return lease(client, name, **kwargs)
+
+    world.gate.lease = moving
+    with pytest.raises(PromotionBusy, match="moved 3 times while version 3 was compared"):
+        world.gate.promote(v3)
+    assert world.registry.alias() in (v1, v2) and oc.PREVIOUS not in world.registry.tags(v3)
+
+
+def test_a_rollback_whose_alias_moved_under_the_lease_moves_nothing(world):
+    world.production(97)
+    v2 = world.production(98)
+    v3 = world.candidate(99)
+    lease = world.gate.lease
+
+    def moved(client, name, **kwargs):
+        taken = lease(client, name, **kwargs)
+        original = taken.confirm
+
+        def confirm():  # someone moved the alias with no lease at all (an admin, by hand)
+            world.registry.set_registered_model_alias(name, "production", v3)
+            original()
+
+        taken.confirm = confirm
+        return taken
+
+    world.gate.lease = moved
+    with pytest.raises(PromotionError, match=f"moved to {v3} .expected {v2}."):
+        world.gate.rollback()
+    assert world.registry.alias() == v3

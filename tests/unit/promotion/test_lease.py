@@ -4,7 +4,14 @@ import threading
 
 import pytest
 
-from taller_mlflow.promotion.lease import EXPIRES, OWNER, Lease, PromotionBusy, lock_name
+from taller_mlflow.promotion.lease import (
+    EXPIRES,
+    OWNER,
+    Lease,
+    LeaseLost,
+    PromotionBusy,
+    lock_name,
+)
 from tests.unit.promotion.fakes import NAME, FakeRegistry, rest_error
 
 LOCK = lock_name(NAME)
@@ -114,3 +121,56 @@ def test_a_lock_released_while_we_try_to_create_it_is_tried_again():
     registry.holder = Lease(registry, NAME, clock=time.clock).acquire()
     waiter = Lease(registry, NAME, clock=time.clock, sleep=time.sleep).acquire()
     assert registry.raced and waiter.held()
+
+
+def test_release_deletes_only_its_own_lock():
+    registry, time = FakeRegistry(), FakeTime()
+    stale = Lease(registry, NAME, clock=time.clock, ttl=60).acquire()
+    time.now += 61
+    successor = Lease(registry, NAME, clock=time.clock, sleep=time.sleep, ttl=60).acquire()
+    stale.release()
+    assert successor.held()
+    assert ("delete_registered_model", LOCK) in registry.log  # the takeover's, not the release's
+    successor.release()
+    assert LOCK not in registry.models
+
+
+def test_a_lease_near_its_expiry_is_left_to_expire_rather_than_deleted():
+    registry, time = FakeRegistry(), FakeTime()
+    lease = Lease(registry, NAME, clock=time.clock, ttl=60).acquire()
+    time.now += 31  # less than half the TTL left: a taker may be about to replace it
+    lease.release()
+    assert registry.models[LOCK]["tags"][OWNER] == lease.owner
+    time.now += 30
+    taker = Lease(registry, NAME, clock=time.clock, sleep=time.sleep, ttl=60).acquire()
+    assert taker.held()
+
+
+def test_confirm_refuses_a_lease_that_was_taken_over():
+    registry, time = FakeRegistry(), FakeTime()
+    stale = Lease(registry, NAME, clock=time.clock, ttl=60).acquire()
+    time.now += 61
+    taker = Lease(registry, NAME, clock=time.clock, sleep=time.sleep, ttl=60).acquire()
+    with pytest.raises(LeaseLost, match=f"now held by {taker.owner}.*nothing moved"):
+        stale.confirm()
+    taker.confirm()
+
+
+def test_confirm_refuses_a_lease_with_less_than_half_its_ttl_left():
+    registry, time = FakeRegistry(), FakeTime()
+    lease = Lease(registry, NAME, clock=time.clock, ttl=60).acquire()
+    lease.confirm()
+    time.now += 30.5
+    with pytest.raises(LeaseLost, match="has 30 s of its 60 s left"):
+        lease.confirm()
+
+
+def test_the_lock_url_chooses_the_lease_and_anything_but_postgresql_is_one_line():
+    from taller_mlflow.promotion.outcome import PromotionError
+    from taller_mlflow.promotion.pg_lease import AdvisoryLease, lease_factory
+
+    assert lease_factory("") is Lease
+    advisory = lease_factory("postgresql+psycopg2://promoter@db:5432/mlflow")(FakeRegistry(), NAME)
+    assert isinstance(advisory, AdvisoryLease) and advisory.conn is None  # connects on acquire
+    with pytest.raises(PromotionError, match="must be a postgresql:// URL, not mysql:$"):
+        lease_factory("mysql://root@db/mlflow")
