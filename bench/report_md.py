@@ -350,7 +350,13 @@ def drift_section(r: dict) -> list[str]:
                 stats.fmt(stats.summary([c["seconds"] for c in cells]), " s"),
             ]
         )
-    header = ["window, read", "the window adds", "process peak during the check", "before the first row", "time"]
+    header = [
+        "window, read",
+        "the window adds",
+        "process peak during the check",
+        "before the first row",
+        "time",
+    ]
     return cells_table(header, rows)
 
 

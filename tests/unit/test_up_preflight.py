@@ -6,17 +6,16 @@ that answers `config` with a model publishing the chosen ports, answers `port` w
 records every other command it is asked to run."""
 
 import json
-import re
 import shutil
 import socket
 import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from taller_mlflow.local import preflight
 from taller_mlflow.local.servers import ROOT, free_port
+from tests.support.up_checkout import copy_up_checkout
 
 SERVICES = {  # service: (container port, host ip)
     "mysql": (3306, "127.0.0.1"),
@@ -47,26 +46,8 @@ def spare_ports() -> dict[int, int]:
 
 @pytest.fixture
 def checkout(tmp_path):
-    """What `make -f docker.mk up` reads: docker.mk, the compose files, .env.example, the check."""
-    for path in [ROOT / "docker.mk", ROOT / ".env.example", *ROOT.glob("docker-compose*.yaml")]:
-        shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "taller_mlflow" / "local").mkdir(parents=True)
-    # The scripts `up` runs (preflight.py, envfile.py, ...) and the modules it runs with -m
-    # (the doctor): every one docker.mk names.
-    recipe = (ROOT / "docker.mk").read_text()
-    for script in set(re.findall(r"taller_mlflow/local/\w+\.py", recipe)):
-        shutil.copy(ROOT / script, tmp_path / script)
-    for module in set(re.findall(r" -m (taller_mlflow[\w.]*)", recipe)):
-        folder = Path(*module.split("."))
-        if not (ROOT / folder).is_dir():  # a module, run in the image (promote_run)
-            continue
-        shutil.copytree(
-            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
-        for parent in folder.parents:
-            if parent != Path(".") and (ROOT / parent / "__init__.py").exists():
-                shutil.copy(ROOT / parent / "__init__.py", tmp_path / parent / "__init__.py")
-    return tmp_path
+    """What `make -f docker.mk up` reads (tests/support/up_checkout.py)."""
+    return copy_up_checkout(tmp_path)
 
 
 def fake_compose(folder, model: dict):

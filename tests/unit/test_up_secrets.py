@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from taller_mlflow.local.envfile import PLACEHOLDER
-from taller_mlflow.local.servers import ROOT
+from tests.support.up_checkout import copy_up_checkout
 from tests.unit.test_up_preflight import compose_model, fake_compose, make_up, spare_ports
 
 pytestmark = pytest.mark.security
@@ -25,14 +25,8 @@ ASSIGNMENT = re.compile(r"^(\w+)=(.*)$", re.M)
 
 @pytest.fixture
 def checkout(tmp_path):
-    """docker.mk, the compose files, .env.example and every script docker.mk runs."""
-    for path in [ROOT / "docker.mk", ROOT / ".env.example", *ROOT.glob("docker-compose*.yaml")]:
-        shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "taller_mlflow" / "local").mkdir(parents=True)
-    (tmp_path / "JupyterLab").mkdir()
-    for script in set(re.findall(r"taller_mlflow/local/\w+\.py", (ROOT / "docker.mk").read_text())):
-        shutil.copy(ROOT / script, tmp_path / script)
-    return tmp_path
+    """What `make -f docker.mk up` reads (tests/support/up_checkout.py)."""
+    return copy_up_checkout(tmp_path)
 
 
 def asked_docker_to_start(calls) -> list[str]:
