@@ -1,0 +1,30 @@
+"""The feedback table: the true species of a logged prediction, posted later (POST /feedback).
+
+Its own module and its own MetaData, beside the prediction log's (schema.py), so the two can
+move to migrations separately. One row per labelled prediction row: a request's rows are
+addressed by `row`, their position among the request's production rows in the log (0 for a
+one-penguin request). The unique (request_id, row) makes a second label for the same row a
+conflict in the database too, when two API workers receive it at once.
+"""
+
+import sqlalchemy as sa
+
+feedback_metadata = sa.MetaData()
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+feedback = sa.Table(
+    "feedback",
+    feedback_metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("species", sa.String(32), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("request_id", "row", name="uq_feedback_request_row"),
+)
+
+
+def create_feedback_schema(conn: sa.Engine | sa.Connection) -> None:
+    """Idempotent: creates the table (and its unique index) when missing."""
+    feedback_metadata.create_all(conn, checkfirst=True)
