@@ -1,7 +1,8 @@
-"""POST /feedback: the true species of answered penguins, for the monitoring job's accuracy.
+"""POST /feedback, the true species of answered penguins, and GET /predictions/{request_id}, the
+audit trail of one answer (docs/api.md).
 
-A thin codec over taller_mlflow.monitoring.feedback: decode the capped body, let the store decide
-each label, encode. One label answers with its own status (201, or the 4xx naming what is wrong);
+/feedback is a thin codec over taller_mlflow.monitoring.feedback: decode the capped body, let the
+store decide each label, encode. One label answers with its own status (201, or the 4xx naming what is wrong);
 a list answers 200 when every label was stored, else 207 with each item's status, so a batch with
 bad items keeps its good ones and says which were refused.
 """
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import ApiError, error_response, json_response
 from app.limits import read_capped_body
+from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
 
 router = APIRouter()
 
@@ -76,3 +78,55 @@ async def post_feedback(request: Request):
     rejected = [b for b in bodies if b["status"] != 201]
     body = {"stored": len(bodies) - len(rejected), "rejected": rejected, "items": bodies}
     return json_response(body, 207 if rejected else 200)
+
+
+@router.get(
+    "/predictions/{request_id}",
+    summary="Audit one answer: each row's inputs, answer, version and alias, label, and the "
+    "promotion that put the version live",
+    responses={
+        404: {"description": "No such request id in the prediction log"},
+        410: {"description": "The request is older than the log's retention"},
+    },
+)
+async def prediction_audit(request: Request, request_id: str):
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from taller_mlflow.monitoring.audit import request_rows
+    from taller_mlflow.monitoring.feedback import SANE_ID, unknown_request
+
+    if not SANE_ID.fullmatch(request_id):
+        raise ApiError(422, "request_id: the X-Request-ID of an answer (1-64 of A-Z a-z 0-9 . _ -)")
+    store = feedback_store(request)
+    try:
+        rows = await run_in_threadpool(request_rows, store.engine, request_id)
+    except SQLAlchemyError as exc:
+        raise database_error(exc) from exc
+    if not rows:
+        status, detail = unknown_request(request_id, store.retention_days, store.now())
+        raise ApiError(status, detail)
+    rest = request.app.state.registry.resolver.rest
+    settings = request.app.state.settings
+    promotions = await run_in_threadpool(promotions_for, rest, rows, settings.model_alias)
+    return json_response({"request_id": request_id, "rows": rows, "promotions": promotions})
+
+
+def promotions_for(rest, rows: list[dict], default_alias: str) -> dict:
+    """ "model/version" -> what put it live before its first row here was answered; a registry
+    that does not answer leaves an error in its place, the log's rows are still returned."""
+    from taller_mlflow.serving.promotions import promotion_of
+
+    out = {}
+    for row in rows:
+        key = f"{row['model']}/{row['version']}"
+        if key in out:
+            continue
+        try:
+            model_tags = rest.get_registered_model(row["model"]).tags
+            version_tags = rest.get_model_version(row["model"], row["version"]).tags
+        except (RegistryUnavailable, ModelNotFound) as exc:  # down, or a deleted version
+            out[key] = {"error": str(exc)}
+            continue
+        alias = row["alias"] or default_alias
+        out[key] = promotion_of(model_tags, version_tags, alias, row["version"], row["answered_at"])
+    return out

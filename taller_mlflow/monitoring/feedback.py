@@ -128,6 +128,17 @@ def labelled(conn: sa.Connection, request_ids) -> set[tuple[str, int]]:
     return found
 
 
+def unknown_request(request_id: str, retention_days: float, now: datetime) -> tuple[int, str]:
+    """A request id the log does not hold: 410 when its own time is beyond retention, else 404."""
+    when = answered_at(request_id)
+    if when is not None and retention_days > 0 and when < now - timedelta(days=retention_days):
+        return 410, (
+            f"request {request_id} was answered {when:%Y-%m-%d %H:%M} UTC, beyond the log's "
+            f"{retention_days:g}-day retention: its rows were deleted"
+        )
+    return 404, f"no request {request_id} in the prediction log"
+
+
 class FeedbackStore:
     def __init__(self, url_or_engine, retention_days: float = 30, now=lambda: datetime.now(UTC)):
         self.engine = (
@@ -167,16 +178,7 @@ class FeedbackStore:
         return items
 
     def _unknown(self, item: Item) -> None:
-        when = answered_at(item.request_id)
-        horizon = self.now() - timedelta(days=self.retention_days)
-        if when is not None and self.retention_days > 0 and when < horizon:
-            item.reject(
-                410,
-                f"request {item.request_id} was answered {when:%Y-%m-%d %H:%M} UTC, beyond the "
-                f"log's {self.retention_days:g}-day retention: its rows were deleted",
-            )
-        else:
-            item.reject(404, f"no request {item.request_id} in the prediction log")
+        item.reject(*unknown_request(item.request_id, self.retention_days, self.now()))
 
     def _insert(self, good: list[Item]) -> None:
         if not good:

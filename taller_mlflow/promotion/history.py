@@ -14,8 +14,9 @@ import json
 import time
 
 from taller_mlflow.promotion.outcome import clip
+from taller_mlflow.serving.promotions import MOVE_PREFIX as PREFIX
+from taller_mlflow.serving.promotions import moves_from_tags
 
-PREFIX = "promotion.move."
 PATHS = ("gate", "force", "rollback", "auto-rollback")
 
 
@@ -40,19 +41,6 @@ def record_move(
         body["evidence"] = clip(json.dumps(evidence))[:3000]
         text = json.dumps(body, sort_keys=True)
     client.set_registered_model_tag(name, move_key(alias, time.time_ns() // 1_000_000), text)
-
-
-def moves_from_tags(tags: dict, alias: str | None = None) -> list[dict]:
-    """The trail in time order; of one alias when given. Unparseable entries are skipped."""
-    found = []
-    for key in sorted(k for k in tags if k.startswith(PREFIX)):
-        try:
-            move = json.loads(tags[key])
-        except ValueError:
-            continue
-        if isinstance(move, dict) and (alias is None or move.get("alias") == alias):
-            found.append(move)
-    return found
 
 
 def moves(client, name: str, alias: str | None = None) -> list[dict]:

@@ -78,3 +78,14 @@ def test_a_manual_rollback_and_a_gate_move_leave_their_paths_in_the_history(regi
     [move] = history.moves(registry, NAME, "production")
     assert (move["at"], move["from"], move["to"], move["path"]) == ("t1", "3", "2", "rollback")
     assert history.line(move).startswith("t1  @production  3 -> 2  [rollback]")
+
+
+def test_the_promote_command_takes_history_and_auto_rollback_with_evidence_only():
+    from taller_mlflow.promotion.promote_cli import parse_args
+
+    assert parse_args(["--history"]).history
+    args = parse_args(["--auto-rollback", "3", "--evidence", json.dumps(EVIDENCE)])
+    assert (args.auto_rollback, args.evidence) == ("3", EVIDENCE)
+    for bad in (["--auto-rollback", "3"], ["--history", "3"], ["--evidence", "[1]", "--history"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
