@@ -1,14 +1,26 @@
 """One request's rows from the prediction log, each with its label if one arrived: the log's half
 of GET /predictions/{request_id} (app/truth.py adds, from the registry, what put each version
-live). Production rows only, numbered as /feedback addresses them (labelled.numbered_rows)."""
+live). Production rows only, numbered as /feedback addresses them. No pandas here: the API
+imports this module (tests/integration/test_lean_worker.py)."""
 
 from datetime import UTC
 
 import sqlalchemy as sa
 
 from taller_mlflow.monitoring.feedback_schema import create_feedback_schema, feedback
-from taller_mlflow.monitoring.labelled import numbered_rows
 from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, prediction_log
+
+SHADOW = "shadow"
+
+
+def numbered_rows(request_ids=None):
+    """Production rows with their index in their request; of `request_ids` (a select) if given."""
+    p = prediction_log
+    row = sa.func.row_number().over(partition_by=p.c.request_id, order_by=p.c.id) - 1
+    query = sa.select(p, row.label("row")).where(p.c.endpoint != SHADOW)
+    if request_ids is not None:
+        query = query.where(p.c.request_id.in_(request_ids))
+    return query.subquery("numbered")
 
 
 def _iso(when) -> str | None:

@@ -11,10 +11,10 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
+from taller_mlflow.monitoring.audit import numbered_rows
 from taller_mlflow.monitoring.feedback_schema import feedback
 from taller_mlflow.monitoring.schema import prediction_log
 
-SHADOW = "shadow"
 COLUMNS = [
     "model_name",
     "model_version",
@@ -27,16 +27,6 @@ COLUMNS = [
     "species",
     "received_at",
 ]
-
-
-def numbered_rows(request_ids=None):
-    """Production rows with their index in their request; of `request_ids` (a select) if given."""
-    p = prediction_log
-    row = sa.func.row_number().over(partition_by=p.c.request_id, order_by=p.c.id) - 1
-    query = sa.select(p, row.label("row")).where(p.c.endpoint != SHADOW)
-    if request_ids is not None:
-        query = query.where(p.c.request_id.in_(request_ids))
-    return query.subquery("numbered")
 
 
 def read_labelled(engine: sa.Engine, start: datetime, end: datetime) -> pd.DataFrame:
