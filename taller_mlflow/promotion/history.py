@@ -11,13 +11,17 @@ endpoint are these tags, read back in time order. Moves made before this trail e
 """
 
 import json
+import re
 import time
 
+from taller_mlflow.promotion import outcome as oc
 from taller_mlflow.promotion.outcome import clip
 from taller_mlflow.serving.promotions import MOVE_PREFIX as PREFIX
 from taller_mlflow.serving.promotions import moves_from_tags
 
 PATHS = ("gate", "force", "rollback", "auto-rollback")
+# promotion.rolled_back, as rollback.py writes it: "<when>: @<alias> moved back to version <n>"
+ROLLBACK_NOTE = re.compile(r"^(?P<at>\S+): @(?P<alias>\S+) moved back to version (?P<to>\d+)")
 
 
 def move_key(alias: str, millis: int) -> str:
@@ -47,6 +51,31 @@ def moves(client, name: str, alias: str | None = None) -> list[dict]:
     return moves_from_tags(dict(client.get_registered_model(name).tags or {}), alias)
 
 
+def untracked_moves(client, name: str, alias: str, before: str | None = None) -> list[dict]:
+    """Moves made before this trail existed (or before `before`), rebuilt from the versions'
+    tags: each version's last promotion (promotion.promoted_at, .previous_version, .forced) and
+    last rollback away from it (promotion.rolled_back). Partial by nature: a version promoted
+    twice kept only its latest promotion. Marked "source": "version tags"."""
+    found = []
+    for mv in client.search_model_versions(f"name='{name}'"):
+        tags, version = dict(mv.tags or {}), str(mv.version)
+        if tags.get(oc.PROMOTED_AT):
+            forced = tags.get(oc.FORCED) == "true"
+            found.append({
+                "at": tags[oc.PROMOTED_AT], "alias": alias, "from": tags.get(oc.PREVIOUS),
+                "to": version, "path": "force" if forced else "gate",
+                "evidence": tags.get(oc.EVALUATION), "source": "version tags",
+            })  # fmt: skip
+        note = ROLLBACK_NOTE.match(tags.get(oc.ROLLED_BACK, ""))
+        if note and note["alias"] == alias:
+            found.append({
+                "at": note["at"], "alias": alias, "from": version, "to": note["to"],
+                "path": "rollback", "evidence": tags[oc.ROLLED_BACK], "source": "version tags",
+            })  # fmt: skip
+    older = [m for m in found if before is None or m["at"] < before]
+    return sorted(older, key=lambda m: m["at"])
+
+
 def evidence_of(outcome) -> dict:
     """What a gate decision rested on: each check's detail, the shadow agreement."""
     evidence = {c.name: c.detail for c in outcome.checks}
@@ -63,7 +92,8 @@ def line(move: dict) -> str:
     if isinstance(evidence, dict):
         evidence = "; ".join(f"{k}: {v}" for k, v in evidence.items())
     was = move.get("from") or "unset"
+    source = " (from version tags)" if move.get("source") else ""
     return (
         f"{move.get('at')}  @{move.get('alias')}  {was} -> {move.get('to')}  "
-        f"[{move.get('path')}]  {evidence or ''}".rstrip()
+        f"[{move.get('path')}]{source}  {evidence or ''}".rstrip()
     )

@@ -23,6 +23,11 @@ def run_trail(args: argparse.Namespace, settings, finish) -> int:
     name, alias = settings.model_name, settings.model_alias
     if args.history:
         moves = history.moves(client, name, alias)
+        # the version tags repeat the trail's own moves: only older, other ones are added
+        before = moves[0].get("at") if moves else None
+        tracked = {(m.get("from"), m.get("to")) for m in moves}
+        older = history.untracked_moves(client, name, alias, before)
+        moves = [m for m in older if (m["from"], m["to"]) not in tracked] + moves
         for move in moves:
             print(history.line(move))
         if not moves:

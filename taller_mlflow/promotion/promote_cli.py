@@ -7,7 +7,8 @@ version's serving artifact.
     python -m taller_mlflow.promote --history [--model NAME]
 
 --history prints every move of the alias (promotion/history.py): time, from -> to, the path
-(gate, force, rollback, auto-rollback) and its evidence. --auto-rollback VERSION --evidence JSON
+(gate, force, rollback, auto-rollback) and its evidence; moves older than that trail are rebuilt
+from the versions' promotion.* tags. --auto-rollback VERSION --evidence JSON
 is the quality check's request (taller_mlflow/promotion/autorollback.py): it rolls back only a
 live VERSION below its floor, once per version, never past the version a rollback restored.
 

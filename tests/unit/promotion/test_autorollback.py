@@ -89,3 +89,19 @@ def test_the_promote_command_takes_history_and_auto_rollback_with_evidence_only(
     for bad in (["--auto-rollback", "3"], ["--history", "3"], ["--evidence", "[1]", "--history"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+def test_moves_made_before_the_trail_are_rebuilt_from_the_version_tags(registry):
+    registry.set_model_version_tag(NAME, "2", "promotion.promoted_at", "2026-01-01T00:00:00+00:00")
+    registry.set_model_version_tag(NAME, "3", "promotion.promoted_at", "2026-02-01T00:00:00+00:00")
+    registry.set_model_version_tag(NAME, "3", "promotion.forced", "true")
+    note = "2026-03-01T00:00:00+00:00: @production moved back to version 2"
+    registry.set_model_version_tag(NAME, "3", "promotion.rolled_back", note)
+    old = history.untracked_moves(registry, NAME, "production")
+    assert [(m["from"], m["to"], m["path"]) for m in old] == [
+        ("1", "2", "gate"),
+        ("2", "3", "force"),
+        ("3", "2", "rollback"),
+    ]
+    assert history.untracked_moves(registry, NAME, "production", "2026-02-01") == old[:1]
+    assert "(from version tags)" in history.line(old[0])
