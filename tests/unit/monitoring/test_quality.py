@@ -173,3 +173,12 @@ def test_the_calibration_reads_the_file_the_gate_reads():
     from taller_mlflow.promotion import evaluation
 
     assert heldout.EVAL_ROWS_PATH == evaluation.EVAL_ROWS_PATH
+
+
+def test_the_monitor_prints_each_versions_accuracy_beside_its_estimate(engine, client, capsys):
+    from taller_mlflow.monitoring.monitor_cli import quality_pass
+
+    quality_pass(settings(), engine, client, T0 - minutes(1), T0 + minutes(60))
+    [line] = capsys.readouterr().out.strip().splitlines()
+    # no calibration (the fake has no evaluation rows): the estimate says n/a, the check still runs
+    assert line.startswith(f"{NAME}/1: accuracy 0.667 over 6 labels (estimated n/a, held-out 0.970")
