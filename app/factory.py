@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
-from app import webhook_receiver
+from app import truth, webhook_receiver
 from app.access import ApiKeyMiddleware, ConcurrencyLimitMiddleware, RateLimitMiddleware
 from app.docs import install_offline_docs
 from app.errors import install_error_handlers
@@ -95,6 +95,8 @@ def create_app(
         if prediction_log is not None:  # a clean shutdown writes what is still queued
             plane.observers.remove(prediction_log.observe)
             await run_in_threadpool(prediction_log.close)
+        if getattr(app.state, "feedback", None) is not None:
+            app.state.feedback.close()
 
     app = FastAPI(
         title="Penguin species API",
@@ -116,6 +118,7 @@ def create_app(
     app.include_router(scoring.router)
     app.include_router(v2.router)
     app.include_router(webhook_receiver.router)
+    app.include_router(truth.router)
     install_openapi(app)
     install_offline_docs(app)
     return app

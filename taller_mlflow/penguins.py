@@ -26,6 +26,7 @@ FEATURES = CATEGORICAL + NUMERIC
 # columnar protocols column by column (taller_mlflow/serving/features.py).
 ISLANDS = ("Biscoe", "Dream", "Torgersen")
 SEXES = ("MALE", "FEMALE")
+SPECIES = ("Adelie", "Chinstrap", "Gentoo")  # the labels /feedback accepts
 UPPER_BOUNDS = {
     "culmen_length_mm": 100,
     "culmen_depth_mm": 50,

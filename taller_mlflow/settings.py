@@ -242,6 +242,24 @@ class Settings(BaseSettings):
         0.01,
         description="Drift job: a PSI level counts only when the KS or chi-squared p-value is below it.",
     )
+    monitor_min_labels: int = Field(
+        30,
+        ge=1,
+        description="Quality check: fewest labelled predictions (POST /feedback) a version needs "
+        "in the window for its accuracy to be measured, alarmed on and acted on.",
+    )
+    quality_tolerance: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Quality alarm: how far below its held-out test_accuracy a version's "
+        "realised accuracy may fall before the alarm fires (and the auto-rollback acts).",
+    )
+    auto_rollback: bool = Field(
+        False,
+        description="Quality check: roll @production back when its version is below the alarm's "
+        "floor; at most once per version, never beyond the version the first rollback restored.",
+    )
     monitor_metrics_host: str = Field(
         "0.0.0.0", description="Drift job service: interface its Prometheus /metrics listens on."
     )

@@ -2,7 +2,9 @@
 
 Reads the prediction log (PREDICTION_LOG_URL), compares each version that predicted in the window
 with its training reference, and writes the checks to MLflow (experiment monitoring_<model>,
-version tags drift.status and drift.checked_at); see taller_mlflow/monitoring/job.py.
+version tags drift.status and drift.checked_at); see taller_mlflow/monitoring/job.py. Then it
+measures each version's accuracy on the labels posted to /feedback (quality_job.py) and, with
+TALLER_AUTO_ROLLBACK=true, rolls back a live version below its floor (autorollback.py).
 
 Without --once it is a service: a check every TALLER_MONITOR_INTERVAL_SECONDS (10 min), with its
 Prometheus metrics on TALLER_MONITOR_METRICS_PORT (9108), until SIGTERM or Ctrl-C. A pass that
@@ -65,6 +67,30 @@ def one_pass(settings: Settings, engine, client, since=None, until=None) -> list
         print(f"{c.model}/{c.version}: {c.rows} rows, {outcome}{drifted}", flush=True)
     if not checks:
         print("no version predicted in the window", flush=True)
+    quality_pass(settings, engine, client, since, until)
+    return checks
+
+
+def quality_pass(settings: Settings, engine, client, since=None, until=None) -> list:
+    """Accuracy on the labels that arrived (taller_mlflow/monitoring/quality_job.py)."""
+    from taller_mlflow.monitoring import quality_gauges
+    from taller_mlflow.monitoring.quality_job import run_quality
+
+    checks = run_quality(settings, engine, client, since, until)
+    for c in checks:
+        q = c.quality
+        if q is None:
+            print(f"{c.model}/{c.version}: quality skipped ({c.skipped})", flush=True)
+            continue
+        estimate = "n/a" if q.estimated_accuracy is None else f"{q.estimated_accuracy:.3f}"
+        heldout = "n/a" if q.heldout_accuracy is None else f"{q.heldout_accuracy:.3f}"
+        print(
+            f"{c.model}/{c.version}: accuracy {q.accuracy:.3f} over {q.labels} labels "
+            f"(estimated {estimate}, held-out {heldout}, run {c.run_id})"
+            + (f"; {c.action}" if c.action else ""),
+            flush=True,
+        )
+    quality_gauges.publish(checks, settings.quality_tolerance)
     return checks
 
 

@@ -24,8 +24,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from taller_mlflow.mlflow_setup import is_transient
 from taller_mlflow.promotion import checks as ck
+from taller_mlflow.promotion import history, trail
 from taller_mlflow.promotion import outcome as oc
-from taller_mlflow.promotion import trail
 from taller_mlflow.promotion.agreement import agreement_for, agreement_from_log
 from taller_mlflow.promotion.aliases import alias_target, ready_version
 from taller_mlflow.promotion.comparison import compare
@@ -134,11 +134,22 @@ class Gate:
             return outcome
         fenced_promotion(self.client, lease, outcome, self.now())
         outcome.status = oc.PROMOTED
+        history.record_move(
+            self.client,
+            self.name,
+            self.alias,
+            at=self.now(),
+            previous=outcome.previous,
+            version=outcome.version,
+            path="force" if outcome.forced else "gate",
+            evidence=history.evidence_of(outcome),
+        )
         outcome.warning = trail.unserved_warning(self.client, outcome)
         return outcome
 
-    def rollback(self) -> Outcome:
-        return rollback(self.client, self.name, self.alias, self.lease, self.now, self.say)
+    def rollback(self, **trail) -> Outcome:
+        """`trail`: path and evidence for the alias's history (the auto-rollback's)."""
+        return rollback(self.client, self.name, self.alias, self.lease, self.now, self.say, **trail)
 
 
 def gate_for(settings, client, say=print) -> Gate:

@@ -4,6 +4,13 @@ version's serving artifact.
     python -m taller_mlflow.promote VERSION [--force] [--model NAME] [--tolerance 0.01]
     python -m taller_mlflow.promote --rollback [--model NAME]
     python -m taller_mlflow.promote --export VERSION [--model NAME]
+    python -m taller_mlflow.promote --history [--model NAME]
+
+--history prints every move of the alias (promotion/history.py): time, from -> to, the path
+(gate, force, rollback, auto-rollback) and its evidence; moves older than that trail are rebuilt
+from the versions' promotion.* tags. --auto-rollback VERSION --evidence JSON
+is the quality check's request (taller_mlflow/promotion/autorollback.py): it rolls back only a
+live VERSION below its floor, once per version, never past the version a rollback restored.
 
 The gate checks that the version's ONNX graph agrees with scikit-learn (and logs it with the
 version as its serving artifact, the only thing the API serves it from), that the version then
@@ -30,6 +37,7 @@ from taller_mlflow.mlflow_setup import check_server
 from taller_mlflow.promotion.agreement import agreement_line
 from taller_mlflow.promotion.export import ExportRejected, export_version
 from taller_mlflow.promotion.gate import gate_for
+from taller_mlflow.promotion.history_cli import evidence_json, run_trail
 from taller_mlflow.promotion.lease import PromotionBusy
 from taller_mlflow.promotion.outcome import REJECTED_STATUS, Outcome, PromotionError
 from taller_mlflow.settings import Settings, help_text
@@ -79,6 +87,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="VERSION",
         help="verify VERSION's ONNX graph and log its serving artifact; no alias moves",
     )
+    parser.add_argument(
+        "--history", action="store_true", help="print every move of the alias, oldest first"
+    )
+    parser.add_argument(
+        "--auto-rollback",
+        type=version_number,
+        metavar="VERSION",
+        help="the quality check's rollback of VERSION (with --evidence); bounded, see above",
+    )
+    parser.add_argument("--evidence", type=evidence_json, help="JSON: accuracy, floor, labels")
     parser.add_argument("--model", help="registered model name (env MODEL_NAME)")
     parser.add_argument(
         "--tolerance",
@@ -87,6 +105,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
     args = parser.parse_args(argv)
+    special = args.history or args.auto_rollback is not None
+    if special:
+        if args.version is not None or args.rollback or args.force or args.export is not None:
+            parser.error("--history and --auto-rollback take no VERSION, --rollback or --export")
+        if (
+            (args.auto_rollback is None) != (args.evidence is None)
+            or args.history
+            and (args.auto_rollback is not None)
+        ):
+            parser.error("--auto-rollback VERSION needs --evidence JSON; --history neither")
+        return args
     if args.export is not None:
         if args.version is not None or args.rollback or args.force or args.tolerance is not None:
             parser.error(
@@ -149,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.export is not None:
             print(run_export(args))
             return 0
+        if args.history or args.auto_rollback is not None:
+            return run_trail(args, settings_of(args), finish)
         outcome = run(args)
     except ExportRejected as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -198,6 +198,10 @@ class MlflowRest:
         )
         return [ModelVersion.from_json(v) for v in pages]
 
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        data = self._get("/api/2.0/mlflow/registered-models/get", name, name=name)
+        return RegisteredModel.from_json(data["registered_model"])
+
     def search_registered_models(self) -> list[RegisteredModel]:
         pages = self._pages(
             "/api/2.0/mlflow/registered-models/search",

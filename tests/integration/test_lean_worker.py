@@ -15,7 +15,7 @@ import pytest
 import tritonclient.http as triton
 
 from taller_mlflow.penguins import FEATURES
-from tests.support import ADELIE, GENTOO
+from tests.support import ADELIE, GENTOO, wait_for
 from tests.support.promotion import MODEL, log_version, registry_client, start_api
 from tests.support.services import start_stack
 
@@ -36,7 +36,13 @@ def worker_log(tmp_path_factory):
     try:
         version, _ = log_version(stack)  # verified: its serving artifact is logged
         registry_client(stack).set_registered_model_alias(MODEL, "production", version)
-        api, base = start_api(stack, workdir, PYTHONPROFILEIMPORTTIME="1")
+        api, base = start_api(
+            stack,
+            workdir,
+            PYTHONPROFILEIMPORTTIME="1",
+            PREDICTION_LOG_URL=f"sqlite:///{workdir / 'log.db'}",
+            TALLER_PREDICTION_LOG_FLUSH_SECONDS="0.2",
+        )
         exercise_every_protocol(base, version)
         api.stop()
         text = (workdir / "api.log").read_text()
@@ -48,11 +54,22 @@ def worker_log(tmp_path_factory):
         stack.close()
 
 
+def label_and_audit(http, request_id: str) -> None:
+    """/feedback and the audit endpoint read the log and the registry: still nothing heavy."""
+    label = {"request_id": request_id, "species": "Adelie"}
+    stored = wait_for(lambda: http.post("/feedback", json=label).status_code == 201, 30)
+    assert stored, "the answer's log row never arrived"
+    audit = http.get(f"/predictions/{request_id}").json()
+    assert audit["rows"][0]["label"]["species"] == "Adelie"
+
+
 def exercise_every_protocol(base: str, version: str) -> None:
     with httpx.Client(base_url=base, timeout=30) as http:
         for path in ("/health", "/ready", "/listar_modelos", "/metrics", "/ping", "/version"):
             assert http.get(path).status_code == 200, path
-        assert http.post("/predict", json=ADELIE).json()["prediction"] == "Adelie"
+        answered = http.post("/predict", json=ADELIE)
+        assert answered.json()["prediction"] == "Adelie"
+        label_and_audit(http, answered.headers["x-request-id"])
         assert len(http.post("/predict", json=[ADELIE, GENTOO] * 50).json()) == 100
         split = {"columns": FEATURES, "data": [[ADELIE[c] for c in FEATURES]]}
         assert http.post("/invocations", json={"dataframe_split": split}).status_code == 200

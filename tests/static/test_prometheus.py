@@ -17,6 +17,7 @@ from tests.support.compose import compose, model
 PROMETHEUS = ROOT / "prometheus"
 REQUIRED_ALERTS = {
     "ModelDrift",
+    "ModelAccuracyBelowHeldout",
     "ApiServerErrors",
     "ModelLoadFailures",
     "PredictionLogDropping",

@@ -106,6 +106,13 @@ class FakeRest:
         names = sorted(self.models) if name is None else [n for n in self.models if n == name]
         return [self._version(n, v) for n in names for v in self.models[n]["versions"]]
 
+    def get_registered_model(self, name):
+        self._call("get_registered_model")
+        if name not in self.models:
+            raise ModelNotFound(f"{name}: not found")
+        model = self.models[name]
+        return RegisteredModel(name, dict(model["aliases"]), dict(model.get("tags", {})))
+
     def search_registered_models(self):
         self._call("search_registered_models")
         return [RegisteredModel(n, dict(m["aliases"])) for n, m in sorted(self.models.items())]

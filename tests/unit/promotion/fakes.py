@@ -118,6 +118,15 @@ class FakeRegistry:
                     data["stage"] = "Archived"
             versions[str(version)]["stage"] = stage
 
+    def search_model_versions(self, filter_string=None):
+        name = filter_string.split("'")[1]
+        return [self.get_model_version(name, v) for v in self._model(name)["versions"]]
+
+    def set_registered_model_tag(self, name, key, value):
+        with self.lock:
+            self.log.append(("set_registered_model_tag", key))
+            self._model(name)["tags"][key] = str(value)
+
     def set_registered_model_alias(self, name, alias, version):
         with self.lock:
             self.log.append(("set_registered_model_alias", alias, str(version)))
