@@ -5,6 +5,7 @@ The graph travels as its bytes (an onnxruntime session cannot be pickled) with t
 gate tagged; each process builds its session once per graph and reuses it for every partition.
 """
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -58,26 +59,21 @@ class Counts:
     worker: str = ""  # the Dask worker's address; empty: this process
 
 
-def output_rows(job: Job, keys, labels, proba, reasons, classes) -> list[dict]:
-    """The partition's output rows, in key order: scored rows and bad rows alike."""
-    names = [writer.probability_column(c) for c in classes]
-    stamp = job.stamp
-    common = {
-        writer.RUN_ID: stamp.run_id,
-        "model_name": stamp.model_name,
-        "model_version": stamp.model_version,
-        "scored_at": stamp.scored_at,
-    }
-    empty = dict.fromkeys(names)
-    out, scored = [], iter(zip(labels, proba.tolist(), strict=True))
-    for row, key in enumerate(keys):
-        reason = reasons.get(row)
-        if reason is None:
-            label, p = next(scored)
-            values = {"prediction": label, **dict(zip(names, p, strict=True)), "reason": None}
-        else:
-            values = {"prediction": None, **empty, "reason": reason[: writer.REASON_LENGTH]}
-        out.append({**common, job.key: key, **values})
+def output_columns(key: str, keys, good, labels, proba, reasons, classes) -> dict[str, list]:
+    """The partition's output as columns, in key order: scored and bad rows alike (a bad row:
+    no prediction, no probabilities, its reason)."""
+    n = len(keys)
+    prediction = np.full(n, None, dtype=object)
+    prediction[good] = labels
+    out = {key: list(keys), "prediction": prediction.tolist()}
+    for j, label in enumerate(classes):
+        column = np.full(n, None, dtype=object)
+        column[good] = proba[:, j].tolist()
+        out[writer.probability_column(label)] = column.tolist()
+    reason = [None] * n
+    for row, text in reasons.items():
+        reason[row] = text[: writer.REASON_LENGTH]
+    out["reason"] = reason
     return out
 
 
@@ -94,9 +90,9 @@ def score_partition(job: Job, graph: Graph, part: reader.Partition) -> Counts:
     else:
         proba, labels = np.empty((0, len(classes))), []
     table = writer.output_table(job.out_table, job.key, classes)
-    out = output_rows(job, keys, labels, proba, reasons, classes)
+    out = output_columns(job.key, keys, good, labels, proba, reasons, classes)
     span = (part.low, part.high)
-    writer.replace(reader.engine(job.out_url), table, job.key, job.stamp.run_id, span, out)
+    writer.replace(reader.engine(job.out_url), table, job.key, span, out, job.stamp.columns())
     by_column = Counter(reason.split(":", 1)[0] for reason in reasons.values())
     first = min(reasons, default=None)
     example = f"{job.key}={keys[first]}: {reasons[first]}" if first is not None else ""
@@ -104,9 +100,11 @@ def score_partition(job: Job, graph: Graph, part: reader.Partition) -> Counts:
 
 
 def worker_address() -> str:
-    try:
-        from distributed import get_worker
+    if "distributed" not in sys.modules:  # no Dask here: not worth importing it to find out
+        return ""
+    from distributed import get_worker
 
+    try:
         return get_worker().address
-    except (ImportError, ValueError):  # not on a Dask worker
+    except ValueError:  # not on a Dask worker
         return ""

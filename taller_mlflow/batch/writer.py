@@ -8,6 +8,7 @@ A bad row has an empty prediction and probabilities and a `reason`. The primary 
 the same run wrote over the same key range: re-running a run id replaces its rows, never adds.
 """
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -59,15 +60,62 @@ class Stamp:
     model_version: str
     scored_at: object  # datetime, UTC, naive (every database stores it the same way)
 
+    def columns(self) -> dict:
+        return {
+            RUN_ID: self.run_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "scored_at": self.scored_at,
+        }
 
-def replace(engine: sa.Engine, table: sa.Table, key: str, run_id: str, span, rows: list[dict]):
-    """The run's rows of key range span = (low, high) replaced by `rows`, in one transaction."""
+
+# Drivers whose own executemany sends many rows per statement (sqlite3 in C, PyMySQL as one
+# multi-row INSERT): handing them the rows directly skips SQLAlchemy's per-row parameter
+# processing, most of a partition's write time. Others (psycopg2) keep SQLAlchemy's batched insert.
+DIRECT = {"sqlite", "mysql"}
+
+
+def replace(engine: sa.Engine, table: sa.Table, key: str, span, columns: dict, constants: dict):
+    """The rows of run constants[RUN_ID] in key range span = (low, high) replaced, in one
+    transaction, by the rows of `columns` (equal-length lists) and `constants` (same in every
+    row)."""
     low, high = span
+    rows = len(columns[key])
     with engine.begin() as conn:
         conn.execute(
             sa.delete(table).where(
-                table.c[RUN_ID] == run_id, table.c[key] >= low, table.c[key] < high
+                table.c[RUN_ID] == constants[RUN_ID], table.c[key] >= low, table.c[key] < high
             )
         )
-        if rows:
-            conn.execute(sa.insert(table), rows)
+        if not rows:
+            return
+        if conn.dialect.name not in DIRECT:
+            conn.execute(sa.insert(table), _dicts(columns, constants))
+            return
+        compiled = sa.insert(table).compile(dialect=conn.dialect)
+        names = list(compiled.positiontup) if compiled.positional else list(table.c.keys())
+        series = [_series(table.c[n].type, conn.dialect, n, columns, constants) for n in names]
+        tuples = zip(*series, strict=False)  # the constants repeat without end
+        tuples = itertools.islice(tuples, rows)
+        if compiled.positional:
+            params = list(tuples)
+        else:
+            params = [dict(zip(names, t, strict=True)) for t in tuples]
+        conn.exec_driver_sql(str(compiled), params)
+
+
+def _series(type_, dialect, name: str, columns: dict, constants: dict):
+    process = type_._cached_bind_processor(dialect)
+    if name in constants:
+        value = constants[name]
+        return itertools.repeat(process(value) if process and value is not None else value)
+    values = columns[name]
+    return values if process is None else [None if v is None else process(v) for v in values]
+
+
+def _dicts(columns: dict, constants: dict) -> list[dict]:
+    names = list(columns)
+    return [
+        {**constants, **dict(zip(names, t, strict=True))}
+        for t in zip(*columns.values(), strict=True)
+    ]
