@@ -26,7 +26,12 @@ def engine(url: str) -> sa.Engine:
     """One engine per URL and process: a worker reuses its connections across partitions."""
     # Two worker processes may write one SQLite file: wait for its lock instead of failing.
     args = {"timeout": 120} if url.startswith("sqlite") else {}
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
+    options = {}
+    if url.startswith("mysql"):
+        # InnoDB's default REPEATABLE READ locks the gaps around each partition's key-range
+        # DELETE, so two workers writing neighbouring ranges deadlock; READ COMMITTED does not.
+        options["isolation_level"] = "READ COMMITTED"
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=args, **options)
 
 
 def inspect_input(url: str, table: str, key: str) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ the same run wrote over the same key range: re-running a run id replaces its row
 
 import itertools
 import re
+import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -78,7 +79,27 @@ DIRECT = {"sqlite", "mysql"}
 def replace(engine: sa.Engine, table: sa.Table, key: str, span, columns: dict, constants: dict):
     """The rows of run constants[RUN_ID] in key range span = (low, high) replaced, in one
     transaction, by the rows of `columns` (equal-length lists) and `constants` (same in every
-    row)."""
+    row). A transaction the database chose as a deadlock's victim is tried again: it is whole
+    or nothing, and replacing is idempotent."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _replace(engine, table, key, span, columns, constants)
+        except sa.exc.OperationalError as exc:
+            if attempt == ATTEMPTS or not _is_deadlock(exc):
+                raise
+            time.sleep(0.05 * attempt)
+
+
+ATTEMPTS = 5
+DEADLOCKS = {1205, 1213}  # MySQL/MariaDB: lock wait timeout, deadlock found
+
+
+def _is_deadlock(exc: sa.exc.OperationalError) -> bool:
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in DEADLOCKS
+
+
+def _replace(engine: sa.Engine, table: sa.Table, key: str, span, columns: dict, constants: dict):
     low, high = span
     rows = len(columns[key])
     with engine.begin() as conn:
