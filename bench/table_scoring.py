@@ -2,6 +2,9 @@
 
     .venv/bin/python -m bench.table_scoring [--rows 1000000] [--rounds 5] [--out FILE]
 
+Not a phase of `make bench` (whose bench/results/ and report hold its phases only): it writes its
+JSON to --out, else to its work dir, and prints every target.
+
 One trained, gate-verified version (the real pipeline, the 27-combination grid) and a table of
 --rows generated penguins in SQLite (make run's database; 1% spoiled rows, as a survey has).
 Each round, interleaved: the table scored into a fresh output table in this one process, then on
@@ -22,7 +25,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from bench import MODEL, RESULTS, ROOT, bodies, harness, results, say, stats
+from bench import MODEL, ROOT, bodies, harness, results, say, stats
 
 BATCH_ROWS = 10_000  # /invocations' largest batch (TALLER_PROTOCOL_MAX_ROWS)
 CLUSTER_GOAL = 1.6  # the cluster vs one process, on 2 cores
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--rounds", type=int, default=stats.MIN_ROUNDS)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per HTTP/sklearn cell")
-    p.add_argument("--out", type=Path, help="default bench/results/table_scoring.json")
+    p.add_argument("--out", type=Path, help="the JSON (default: in the work dir)")
     args = p.parse_args(argv)
     from distributed import LocalCluster
 
@@ -189,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets(runs, args.rows),
         "data": {"model_version": version, "runs": runs},
     }
-    out = args.out or (
-        workdir / "table_scoring.json" if payload["smoke"] else RESULTS / "table_scoring.json"
-    )
+    out = args.out or workdir / "table_scoring.json"
     out.write_text(json.dumps(payload, indent=1, default=str))
     from bench.__main__ import target_line
 
