@@ -10,7 +10,8 @@ One trained, gate-verified version (the real pipeline, the 27-combination grid) 
 Each round, interleaved: the table scored into a fresh output table in this one process, then on
 a local Dask cluster of 2 worker processes (1 thread each), then /invocations with 10,000-row
 dataframe_split bodies from 2 client threads against the API with 2 workers, then in-process
-scikit-learn predict_proba on a 10,000-row DataFrame. Batch scoring's sides include reading and
+scikit-learn predict_proba on a 10,000-row DataFrame (--data-url: another database, e.g. MySQL,
+which takes parallel writers as SQLite does not). Batch scoring's sides include reading and
 writing every row; the last two only score. Every side as median (min–max) of the rounds, the
 verdicts on the medians. On 2 cores nothing is pinned: the sides share every core in turn.
 """
@@ -142,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=stats.MIN_ROUNDS)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per HTTP/sklearn cell")
     p.add_argument("--out", type=Path, help="the JSON (default: in the work dir)")
+    p.add_argument(
+        "--data-url",
+        help="database for the survey and its scores (default: SQLite in the work dir); "
+        "e.g. mysql+pymysql://root@127.0.0.1:3306/bench, whose tables it replaces",
+    )
     args = p.parse_args(argv)
     from distributed import LocalCluster
 
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         say("training a version through the real pipeline (untimed)")
         version = trained_version(stack)
-        data_url = f"sqlite:///{workdir / 'survey.db'}"
+        data_url = args.data_url or f"sqlite:///{workdir / 'survey.db'}"
         say(f"writing {args.rows:,} generated penguins to {data_url}")
         write(data_url, "survey", survey(args.rows, 0.01, seed=0)[0])
         # 20 partitions: enough for both workers to stay busy to the end, few enough that the
