@@ -86,7 +86,10 @@ def run(args, settings: Settings):
     from taller_mlflow.batch.logged import EXPERIMENT, log_run
     from taller_mlflow.batch.scorer import Job
     from taller_mlflow.serving.mlflow_rest import MlflowRest
+    from taller_mlflow.training.cluster import check_scheduler
 
+    # A wrong address fails first, before the registry is read or a table created.
+    check_scheduler(settings.dask_scheduler, settings.dask_connect_timeout_seconds)
     rest = MlflowRest(settings.mlflow_tracking_uri, timeout=settings.mlflow_request_timeout_seconds)
     name, version, graph = batch_job.load_graph(rest, args.model, settings.model_alias)
     run_id = batch_job.batch_run_id(name, version, args.table, args.run_id)

@@ -169,3 +169,32 @@ def test_a_missing_table_or_column_is_one_line(fitted, tmp_path):
         score_table(
             Job(url, "penguins_new", "penguin_id", url, "out", stamp), graph, 10, None, 1.0, 0.05
         )
+
+
+def test_an_unreachable_scheduler_stops_the_job_before_any_row_is_written(fitted, tmp_path):
+    import socket
+
+    from taller_mlflow.training.cluster import ClusterUnreachable
+
+    _, graph = fitted
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    input_table(url, [GOOD, GOOD])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    stamp = Stamp("r", "m", "1", datetime(2026, 12, 3))
+    job = Job(url, "penguins_new", "id", url, "predictions_new", stamp)
+    with pytest.raises(ClusterUnreachable, match=address):
+        score_table(job, graph, 10, address, 2.0, 0.05)
+    assert read_output(url) == []  # no local fallback scored anything
+
+
+def test_the_command_line_reports_a_bad_setting_in_one_line(capsys):
+    from taller_mlflow.batch.batch_cli import main
+
+    argv = ["--model", "m", "--table", "t", "--out-table", "o", "--bad-rows-threshold", "3"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: setting batch_bad_rows_threshold: Input should be less than or equal to 1 (got 3.0)"
+    ]
