@@ -65,7 +65,18 @@ def test_the_grid_searchs_fits_ran_on_both_workers(trained, cluster):
     assert sum(fits.values()) == 27 * 5  # every fit of every fold, none run here
     assert result.fits_ran_on.startswith(f"{address}: 2 workers, tasks per worker")
     assert f"fits ran on     {address}" in result.summary()
+
+
+def test_the_runs_registration_and_gate_are_those_of_a_local_training(trained):
+    stack, result, _ = trained
+    client = MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
+    runs = client.search_runs([result.experiment_id], max_results=1000)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.run_id]
+    assert len(children) == 27
+    assert all("mean_test_score" in c.data.metrics for c in children)
     assert result.promoted
+    production = client.get_model_version_by_alias("modelo_penguins", "production")
+    assert production.version == result.model_version and production.run_id == result.run_id
 
 
 def test_the_cluster_finds_the_best_params_a_local_search_finds(trained, penguins_mysql_url):
