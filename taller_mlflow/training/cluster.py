@@ -2,11 +2,12 @@
 
     with fits_on(settings.dask_scheduler) as where:   # "" or None: here, as always
         search.fit(x_train, y_train)
-    print(where.summary())   # tcp://dask-scheduler:8786: 2 workers, tasks per worker 83 + 59 (fits 5 + 5)
+    print(where.summary())   # tcp://dask-scheduler:8786: 2 workers, tasks per worker 1809 + 1730 (fits 67 + 68)
 
 On a cluster, joblib's Dask backend (scikit-learn's documented route) sends GridSearchCV's fits
-to the scheduler's workers; the scheduler's task stream, read when the block ends, says which
-worker ran how many. A scheduler that cannot be reached is a ClusterUnreachable (a StageError:
+to the scheduler's workers (and, nested, each forest's batches of trees: the backend sends nested
+joblib work to the cluster too); the scheduler's task stream, read when the block ends, says
+which worker ran how many. A scheduler that cannot be reached is a ClusterUnreachable (a StageError:
 the command line prints one line and exits 1) before anything is fitted: no silent local run.
 """
 
