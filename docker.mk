@@ -23,7 +23,7 @@ export JUPYTER_UID JUPYTER_GID
 secrets: ## replace every CHANGE-ME placeholder in .env with a generated secret (creates .env if missing); prints names, never values
 	@$(PYTHON) taller_mlflow/local/envfile.py --fill
 
-up: ## make or check .env's secrets, check the host ports and who they reach, build and start the whole stack, wait until healthy, print the URLs
+up: ## make or check .env's secrets, check the host ports and who they reach, build and start the whole stack (Dask included), wait until healthy, print the URLs
 	@$(PYTHON) taller_mlflow/local/envfile.py
 	@$(PYTHON) -m taller_mlflow.local.doctor --for up --quiet --skip ports --docker "$(DOCKER)" --compose "$(COMPOSE)"
 	@$(PYTHON) taller_mlflow/local/preflight.py $(COMPOSE)
@@ -35,6 +35,7 @@ up: ## make or check .env's secrets, check the host ports and who they reach, bu
 	@echo "MinIO       http://$$($(COMPOSE) port minio 9000) (S3 API), console http://$$($(COMPOSE) port minio 9001) (bucket mlflows3)"
 	@echo "MySQL       $$($(COMPOSE) port mysql 3306)  PostgreSQL $$($(COMPOSE) port postgres 5432)"
 	@echo "Prometheus  http://$$($(COMPOSE) port prometheus 9090) (alerts: prometheus/alerts.yml)"
+	@echo "Dask        http://$$($(COMPOSE) port dask-scheduler 8787)/status (2 workers; the notebook's fits and batch scoring use tcp://dask-scheduler:8786)"
 
 down: ## stop and remove the stack's containers (volumes, so data, are kept; add -v by hand to drop them)
 	$(COMPOSE) down

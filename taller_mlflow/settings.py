@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     registration_timeout_seconds: float = Field(
         120.0, description="Budget for registering and promoting a version, retries included."
     )
+    dask_scheduler: str = Field(
+        "",
+        description="Dask scheduler (tcp://host:8786) the grid search's fits and batch scoring "
+        "run on; empty: this machine. Unreachable: training and scoring exit 1, no fallback.",
+    )
+    dask_connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long training and batch scoring wait to reach the scheduler."
+    )
     promotion_tolerance: float = Field(
         0.01,
         ge=0.0,
@@ -216,6 +224,18 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of requests served by MODEL_ALIAS also scored, off the response "
         "path, by the model's `challenger` alias; 0: off.",
+    )
+
+    # Batch scoring (python -m taller_mlflow.batch; taller_mlflow/batch/)
+    batch_bad_rows_threshold: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Batch scoring exits 4 when more than this share of the rows is bad (nulls, "
+        "unknown categories, out-of-range numbers); they are written with a reason either way.",
+    )
+    batch_partition_rows: int = Field(
+        50_000, ge=1, description="Batch scoring: rows per partition, one task each."
     )
 
     # Drift monitoring (python -m taller_mlflow.monitor; taller_mlflow/monitoring/)

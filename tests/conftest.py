@@ -38,7 +38,7 @@ def _kind(item: pytest.Item) -> str:
 # it). Units start in this order, the longest chains first: the Docker unit, then `make run`'s
 # and the files known to take minutes.
 KIND_ORDER = {"stack": 0, "integration": 1, "static": 2, "unit": 3}
-SLOW_FILES = ("test_faults.py", "test_training_failures.py", "test_training.py")
+SLOW_FILES = ("test_faults.py", "test_training_failures.py", "test_training.py", "test_dask.py")
 SHARED_UNITS = ("tests/stack/", "tests/integration/make_run/")
 
 

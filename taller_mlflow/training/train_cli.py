@@ -1,6 +1,7 @@
 """Train the penguin classifier with a tracked grid search, register and promote the best model.
 
 python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick] [--verbose]
+                              [--dask-scheduler tcp://host:8786]
 """
 
 import argparse
@@ -20,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data-url", help="SQLAlchemy URL of the penguins table (env DATA_URL)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)")
+    parser.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="run the grid search's fits on this Dask scheduler's workers (env TALLER_DASK_SCHEDULER)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 combinations instead of 27")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
@@ -32,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         "mlflow_tracking_uri": args.tracking_uri,
         "quick_grid": True if args.quick else None,
         "search_verbose": 2 if args.verbose else None,
+        "dask_scheduler": args.dask_scheduler,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     quiet_mlflow()

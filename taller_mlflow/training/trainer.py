@@ -7,7 +7,8 @@ python -m taller_mlflow.train [--data-url URL] [--tracking-uri URI] [--quick] [-
 and they add up to TrainResult.seconds (the imports before train() are not in it):
 
 setup          read the penguins, check the tracking server, start the parent run
-search         the GridSearchCV, its fits in joblib's worker processes, with its progress
+search         the GridSearchCV, its fits in joblib's worker processes or on the Dask cluster
+               of TALLER_DASK_SCHEDULER (taller_mlflow.training.cluster), with its progress
 model logging  the test metrics and the best model (log_model, in this thread), while the
                search's record and the run's files are logged on a thread pool
                (taller_mlflow.training.runlog), and the wait for those files
@@ -41,6 +42,7 @@ from taller_mlflow.promotion.lease import PromotionBusy
 from taller_mlflow.promotion.outcome import REJECTED_STATUS, PromotionError
 from taller_mlflow.settings import Settings, get_settings
 from taller_mlflow.stage import StageError
+from taller_mlflow.training.cluster import check_scheduler, fits_on
 from taller_mlflow.training.data import read_penguins
 from taller_mlflow.training.model import PARAM_GRID, QUICK_GRID, build_search, grid_size, split
 from taller_mlflow.training.progress import GridProgress, counting_fits, top_table
@@ -70,6 +72,7 @@ class TrainResult:
     promoted: bool = True  # False when the promotion gate kept the alias where it was
     promotion: str = ""  # the gate's one-line decision
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step (module docstring)
+    fits_ran_on: str = ""  # cluster.Where.summary(): here, or the scheduler, workers and tasks
 
     def summary(self) -> str:
         params = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in self.best_params.items())
@@ -85,6 +88,7 @@ class TrainResult:
                 f"rows            {self.rows_used} used, {self.rows_dropped} dropped",
                 f"wall time       {self.seconds:.1f} s for {self.combinations} combinations",
             ]
+            + ([f"fits ran on     {self.fits_ran_on}"] if self.fits_ran_on else [])
             + ([f"promotion       {self.promotion}"] if self.promotion else [])
         )
 
@@ -155,6 +159,7 @@ class Logged:
     test_accuracy: float
     test_f1_macro: float
     model_uri: str
+    fits_ran_on: str = ""
 
 
 def pip_requirements() -> list[str]:
@@ -194,17 +199,21 @@ def confusion_figure(y_true, y_pred, labels):
 
 def tracked_search(settings: Settings, grid: dict, x_train, y_train, say=print):
     """The grid search, with a progress bar; every fit's own line only when
-    settings.search_verbose is 2 or more. Its runs are logged from its results (RunLog.search)."""
+    settings.search_verbose is 2 or more. Its runs are logged from its results (RunLog.search).
+    Returns (the fitted search, where its fits ran: a cluster.Where)."""
     fold_lines = settings.search_verbose if settings.search_verbose >= 2 else 0
     progress = GridProgress(grid_size(grid), say)
     try:
         search = build_search(grid, settings.cv_folds, settings.n_jobs, settings.seed, fold_lines)
         warm = threading.Thread(target=warm_requirement_checks, daemon=True)
         warm.start()  # runs while the fits run in joblib's worker processes
-        with counting_fits(lambda fits: progress.update(fits // settings.cv_folds)):
+        with (
+            fits_on(settings.dask_scheduler, settings.dask_connect_timeout_seconds) as where,
+            counting_fits(lambda fits: progress.update(fits // settings.cv_folds)),
+        ):
             search.fit(x_train, y_train)
         warm.join()
-        return search
+        return search, where
     finally:
         progress.close()
 
@@ -243,7 +252,9 @@ def search_and_log(settings: Settings, grid: dict, penguins, parent: ParentRun, 
     this thread, the rest on the run's RunLog. Returns (Logged) once all but the child runs is."""
     x_train, x_test, y_train, y_test = split(penguins.frame, settings.test_size, settings.seed)
     phases.lap("setup")
-    search = tracked_search(settings, grid, x_train, y_train, say)
+    search, where = tracked_search(settings, grid, x_train, y_train, say)
+    if not where.local:
+        say(f"      fits ran on {where.summary()}")
     say(top_table(search.cv_results_))
     phases.lap("search")
     run, run_log = parent.run, parent.log
@@ -265,6 +276,7 @@ def search_and_log(settings: Settings, grid: dict, penguins, parent: ParentRun, 
         accuracy,
         f1_macro,
         model_info.model_uri,
+        where.summary(),
     )
 
 
@@ -314,6 +326,7 @@ def result_of(settings, penguins, grid, logged: Logged, version: str, outcome, p
         promoted=live,
         promotion=outcome.line(),
         phases=dict(phases.seconds),
+        fits_ran_on=logged.fits_ran_on,
     )
 
 
@@ -326,6 +339,11 @@ def train(settings: Settings | None = None, say=print) -> TrainResult:
     say(f"[1/4] reading penguins from {settings.data_url.split('@')[-1]}")
     penguins = read_penguins(settings.data_url)
     say(f"      {len(penguins.frame)} rows, {penguins.rows_dropped} dropped as incomplete")
+
+    if settings.dask_scheduler:  # before MLflow: a wrong address leaves no run behind
+        timeout = settings.dask_connect_timeout_seconds
+        workers = check_scheduler(settings.dask_scheduler, timeout)
+        say(f"      fits go to the Dask scheduler {settings.dask_scheduler} ({workers} workers)")
 
     say(f"[2/4] checking MLflow at {settings.mlflow_tracking_uri}")
     client = check_server(settings.mlflow_tracking_uri)

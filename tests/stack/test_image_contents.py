@@ -9,8 +9,8 @@ the two files runs first builds them and the other finds them up to date. In con
   - the API image imports onnxruntime, FastAPI and the rest of what the API runs, none of MLflow,
     scikit-learn, pandas, SciPy, matplotlib, skl2onnx or cloudpickle (not installed at all), and
     `python -m app --help` works; it runs as a non-root user;
-  - the training image imports MLflow, SciPy, scikit-learn and skl2onnx, and the drift job's and
-    training's `--help` work.
+  - the training image imports MLflow, SciPy, scikit-learn, skl2onnx and Dask (its workers run
+    this image), and the drift job's and training's `--help` work.
 Both images' sizes go to test-artifacts/images.txt (and the terminal). PYTHON_IMAGE from the
 environment, else (as root) the stand-in ../shared/standin-images/build makes.
 """

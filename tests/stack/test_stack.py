@@ -8,7 +8,8 @@ set of 2xxxx..5xxxx; STACK_TEST_PORT_PREFIX=2 gives 23306, ...), under a project
 of its own (random passwords), it:
   1. runs `docker compose up -d --build --wait` for docker-compose.yaml;
   2. checks every service is healthy, the bucket exists and MySQL holds the 344 penguins;
-  3. runs JupyterLab/mlflow_pipeline.ipynb inside the jupyter container with papermill;
+  3. runs JupyterLab/mlflow_pipeline.ipynb inside the jupyter container with papermill, and
+     checks that its grid search ran its fits on both Dask workers (docker-compose-dask.yaml);
   4. from the host, calls GET /listar_modelos and POST /predict for real penguins;
   4b. asks Prometheus for `up{job="api"} == 1` and a non-zero prediction counter, and MLflow for
      the monitor service's drift check run on those predictions;
@@ -56,6 +57,7 @@ ALIAS = "production"
 BUCKET = "mlflows3"
 PENGUIN_ROWS = 344
 ROLES = ["trainer", "promoter", "reader", "monitor"]
+DASK_SERVICES = ["dask-scheduler", "dask-worker-1", "dask-worker-2"]
 PENGUINS = [
     (
         {
@@ -207,7 +209,7 @@ class Stack:
         self.compose("up", "-d", "--wait", "--wait-timeout", "600", *extra, timeout=2400)
 
 
-PORT_SUFFIXES = ["3306", "5432", "9000", "9001", "5000", "8989", "8888", "9090"]
+PORT_SUFFIXES = ["3306", "5432", "9000", "9001", "5000", "8989", "8888", "9090", "8787"]
 
 
 def _port_prefix() -> str:
@@ -267,6 +269,7 @@ def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
             "API_HOST_PORT": f"{prefix}8989",
             "JUPYTER_HOST_PORT": f"{prefix}8888",
             "PROMETHEUS_HOST_PORT": f"{prefix}9090",
+            "DASK_DASHBOARD_HOST_PORT": f"{prefix}8787",
             # The drift job checks every 5 s, as soon as a version has 3 logged predictions.
             "TALLER_MONITOR_INTERVAL_SECONDS": "5",
             "TALLER_MONITOR_MIN_ROWS": "3",
@@ -274,6 +277,8 @@ def _settings(project: str, images: dict[str, str]) -> dict[str, str]:
     )
     for svc in ["MYSQL", "POSTGRES", "MINIO", "MLFLOW", "API", "JUPYTER", "MONITOR", "PROMETHEUS"]:
         settings[f"{svc}_CONTAINER_NAME"] = f"{project}_{svc.lower()}"
+    for svc in DASK_SERVICES:
+        settings[f"{svc.upper().replace('-', '_')}_CONTAINER_NAME"] = f"{project}_{svc}"
     return settings
 
 
@@ -423,6 +428,8 @@ def test_every_service_healthy_and_data_seeded(compose_stack):
         assert services[svc]["State"] == "running", services[svc]
     for svc in ["mysql", "postgres", "minio", "mlflow", "api", "monitor", "prometheus"]:
         assert services[svc]["Health"] == "healthy", services[svc]
+    for svc in DASK_SERVICES:
+        assert services[svc]["Health"] == "healthy", services[svc]
     for one_off in ["minio-init", "minio-user", "mlflow-init"]:
         assert services[one_off]["State"] == "exited", services[one_off]
         assert services[one_off]["ExitCode"] == 0, services[one_off]
@@ -455,6 +462,29 @@ def test_notebook_trains_and_registers_inside_jupyter(compose_stack, tmp_path):
     assert runs and "FINISHED" in runs.values(), runs
     version = _production(compose_stack)
     assert version["status"] == "READY" and version["run_id"] in runs
+
+
+# Tasks each worker has run since it started (the workers only ever run the stack's own work).
+WORKER_TASKS = """
+import json
+from distributed import Client
+with Client("tcp://127.0.0.1:8786", timeout=20) as client:
+    print(json.dumps(client.run(lambda dask_worker: dask_worker.state.executed_count)))
+"""
+
+
+def test_the_notebooks_fits_ran_on_both_dask_workers(compose_stack):
+    """After test_notebook_trains_and_registers_inside_jupyter: the jupyter service has
+    TALLER_DASK_SCHEDULER (docker-compose.depends.yaml), so the notebook's grid search ran its
+    fits on the two workers of docker-compose-dask.yaml, not in the jupyter container."""
+    env = compose_stack.compose("exec", "-T", "jupyter", "printenv", "TALLER_DASK_SCHEDULER")
+    assert env.stdout.strip() == "tcp://dask-scheduler:8786"
+    out = compose_stack.compose("exec", "-T", "dask-scheduler", "python", "-c", WORKER_TASKS)
+    executed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(executed) == 2, executed
+    assert all(count > 0 for count in executed.values()), executed
+    dashboard = f"http://127.0.0.1:{compose_stack.port('DASK_DASHBOARD_HOST_PORT')}/status"
+    assert requests.get(dashboard, timeout=10).status_code == 200
 
 
 def test_api_lists_models_and_predicts_species(compose_stack):

@@ -24,6 +24,7 @@ PARTS = {
     "docker-compose-minio.yaml": {"minio", "minio-init", "minio-user"},
     "docker-compose-mlflow.yaml": {"mlflow", "mlflow-init"},
     "docker-compose-fastapi.yaml": {"api"},
+    "docker-compose-dask.yaml": {"dask-scheduler", "dask-worker-1", "dask-worker-2"},
     "docker-compose-jupyter.yaml": {"jupyter"},
     "docker-compose-monitor.yaml": {"monitor"},
     "docker-compose-prometheus.yaml": {"prometheus"},
@@ -34,8 +35,19 @@ CONTAINER_NAMES = {
     "minio": "Minio",
     "api": "api_models",
 }
-HEALTHCHECKED = ["mysql", "postgres", "minio", "mlflow", "api"]
-LONG_RUNNING = ["mysql", "postgres", "minio", "mlflow", "api", "jupyter", "monitor", "prometheus"]
+DASK = ["dask-scheduler", "dask-worker-1", "dask-worker-2"]
+HEALTHCHECKED = ["mysql", "postgres", "minio", "mlflow", "api", *DASK]
+LONG_RUNNING = [
+    "mysql",
+    "postgres",
+    "minio",
+    "mlflow",
+    "api",
+    "jupyter",
+    "monitor",
+    "prometheus",
+    *DASK,
+]
 ONE_OFF = ["minio-init", "minio-user", "mlflow-init"]
 NETWORK = "mi_red_compartida"
 
@@ -94,7 +106,7 @@ def test_healthchecks_use_commands_the_images_have():
     assert "pg_isready" in joined["postgres"]
     assert "mc ready local" in joined["minio"]
     # python images have no curl
-    for svc in ["mlflow", "api"]:
+    for svc in ["mlflow", "api", *DASK]:
         assert "urllib.request" in joined[svc] and "curl" not in joined[svc]
 
 
@@ -116,6 +128,28 @@ def test_depends_on_waits_for_health_and_bucket():
     # the clients start once their MLflow users exist
     for client in ["api", "jupyter", "monitor"]:
         assert cond(client, "mlflow-init") == "service_completed_successfully", client
+    # the notebook's fits wait for both Dask workers, and the workers for their scheduler
+    for worker in ["dask-worker-1", "dask-worker-2"]:
+        assert cond("jupyter", worker) == "service_healthy"
+        assert cond(worker, "dask-scheduler") == "service_healthy"
+
+
+def test_the_dask_cluster_runs_the_training_image_and_the_notebook_uses_it():
+    services = model()["services"]
+    for svc in DASK:
+        assert services[svc]["image"] == services["monitor"]["image"] == "taller_mlflow/train:local"
+        assert services[svc]["build"]["dockerfile"] == "train/Dockerfile"
+    scheduler = " ".join(services["dask-scheduler"]["command"])
+    assert scheduler.startswith("dask scheduler") and "--port 8786" in scheduler
+    for worker in DASK[1:]:
+        command = " ".join(services[worker]["command"])
+        assert command.startswith("dask worker tcp://dask-scheduler:8786"), command
+    env = services["jupyter"]["environment"]
+    assert env["TALLER_DASK_SCHEDULER"] == "tcp://dask-scheduler:8786"
+    # alone, JupyterLab fits in its own container: no scheduler it cannot reach
+    assert "TALLER_DASK_SCHEDULER" not in model("docker-compose-jupyter.yaml")["services"][
+        "jupyter"
+    ].get("environment", {})
 
 
 def test_restart_policies_and_named_volumes():
@@ -156,6 +190,8 @@ def test_ports_loopback_for_everything_but_the_api():
     assert published("mlflow") == {5000: ("127.0.0.1", "5000")}
     assert published("jupyter") == {8888: ("127.0.0.1", "8888")}
     assert published("prometheus") == {9090: ("127.0.0.1", "9090")}
+    assert published("dask-scheduler") == {8787: ("127.0.0.1", "8787")}  # the dashboard
+    assert not any(services[w].get("ports") for w in DASK[1:])
     assert published("api")[8989] == ("0.0.0.0", "8989")
 
 
@@ -169,6 +205,7 @@ def test_host_ports_are_overridable(tmp_path):
         "API_HOST_PORT": "18989",
         "JUPYTER_HOST_PORT": "18888",
         "PROMETHEUS_HOST_PORT": "19090",
+        "DASK_DASHBOARD_HOST_PORT": "18787",
     }
     custom = write_env(tmp_path / "ports.env", {**env_example(), **overrides})
     out = compose("-f", TOP, "config", "--format", "json", env_file=custom)
@@ -191,7 +228,7 @@ def test_images_pinned_and_overridable():
         wanted = rf"image: \$\{{{var}:-{pattern}\}}"
         assert re.search(wanted, text), f"{svc}: want image: ${{{var}:-<pinned tag>}}"
         assert re.fullmatch(pattern, services[svc]["image"])
-    for svc in ["minio-init", "mlflow", "api", "jupyter", "monitor"]:
+    for svc in ["minio-init", "mlflow", "api", "jupyter", "monitor", *DASK]:
         build = services[svc]["build"]
         assert Path(build["context"]) == ROOT
         assert build["args"]["PYTHON_IMAGE"] == "python:3.11-slim"

@@ -10,6 +10,7 @@ The layers of taller_mlflow/, lowest first (a module may import its own layer an
     monitoring                    the prediction log (used by the API) and the drift job
     promotion                     the gate, its artifact, its lease, rollback
     training                      data, pipeline, tracked search; promotes through the gate
+    batch                         a table scored with a verified graph, here or on Dask
     local                         what `make run` starts and supervises
 """
 
@@ -21,7 +22,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIRS = ("taller_mlflow", "app", "bench")
 DUNDER = {"__init__.py", "__main__.py"}
-LAYERS = ["base", "mlflow_setup", "serving", "monitoring", "promotion", "training", "local"]
+LAYERS = [
+    "base",
+    "mlflow_setup",
+    "serving",
+    "monitoring",
+    "promotion",
+    "training",
+    "batch",
+    "local",
+]
 BASE = {"settings", "penguins", "stage"}
 SHIMS = {"train": "training", "promote": "promotion", "monitor": "monitoring"}
 # What the API may import from the package: its serving core, the prediction log, the vocabulary.

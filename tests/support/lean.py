@@ -33,7 +33,18 @@ FORBIDDEN_MODULES = (
 # What the API does import: its web framework, server and model runtime.
 API_MODULES = ("fastapi", "uvicorn", "onnxruntime", "numpy", "psycopg2", "sqlalchemy")
 # What the training image's jobs import: training, the gate's ONNX export, the drift job.
-TRAIN_MODULES = ("mlflow", "sklearn", "pandas", "scipy", "skl2onnx", "onnxruntime", "boto3")
+TRAIN_MODULES = (
+    "mlflow",
+    "sklearn",
+    "pandas",
+    "scipy",
+    "skl2onnx",
+    "onnxruntime",
+    "boto3",
+    "dask",  # the Dask workers of docker-compose-dask.yaml run this image
+    "distributed",
+    "bokeh",  # their scheduler's dashboard
+)
 
 
 def closure(specs: list[str]) -> dict[str, tuple[str, ...]]:

@@ -36,3 +36,13 @@ def test_summary_names_run_params_and_scores():
     text = result("production").summary()
     for needle in ["abc123", "n_estimators=100", "max_depth=5", "0.9800", "0.9900", "333 used"]:
         assert needle in text
+
+
+def test_summary_says_where_the_fits_ran_only_when_it_knows():
+    from dataclasses import replace
+
+    on_cluster = replace(
+        result("production"), fits_ran_on="tcp://s:8786: 2 workers, tasks per worker 3 + 4"
+    )
+    assert "fits ran on     tcp://s:8786: 2 workers, tasks per worker 3 + 4" in on_cluster.summary()
+    assert "fits ran on" not in result("production").summary()

@@ -22,6 +22,8 @@ GIB = 1024**3
 # - make run's process tree (MLflow, training the 27 combinations, the API, JupyterLab, the drift
 #   job) peaked at 1.04 GiB PSS (1.5 GiB RSS); the notebook's kernel training again adds ~0.5 GiB.
 #   The stack adds MySQL, PostgreSQL, MinIO, Prometheus and a second MLflow worker (~1 GiB more).
+#   Its Dask scheduler and two workers held 0.95 GiB RSS after fitting the grid (2026-12-03);
+#   UP_MEMORY below predates them and was not re-measured for the whole stack.
 RUN_DISK_NEW = 2 * GIB  # no .venv yet: the venv and pip's downloads
 RUN_DISK_EXISTING = GIB // 2
 UP_DISK = 4 * GIB
