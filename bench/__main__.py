@@ -36,7 +36,7 @@ PHASES = (
 
 
 def phase_function(name: str):
-    from bench import batch, drift, liveness, logcost, promotion, serving, startup, training
+    from bench import batch, drift_memory, liveness, logcost, promotion, serving, startup, training
 
     return {
         "training": training.run,
@@ -47,7 +47,7 @@ def phase_function(name: str):
         "logcost": logcost.run,
         "shadow": promotion.shadow,
         "swaps": promotion.swaps,
-        "drift": drift.run,
+        "drift": drift_memory.run,
     }[name]
 
 

@@ -3,7 +3,7 @@ SQL, each version's rows streamed in chunks into counts, taller_mlflow.monitorin
 the job as it was (the whole window read into pandas, then compared), on the same rows: SQLite
 (`make run`) and PostgreSQL (the stack; skipped, saying so, when no server answers).
 
-Each measurement is a fresh process (`python -m bench.drift --measure ...`) that imports the job's
+Each measurement is a fresh process (`python -m bench.drift_memory --measure ...`) that imports the job's
 module as `python -m taller_mlflow.monitor` does, reads its RSS, then checks the window while a
 thread samples the RSS every 5 ms. The figure is the window's own: the peak during the check minus
 the RSS before it. The process's peak during the check (what was imported before it included:
@@ -186,7 +186,7 @@ def run(ctx) -> dict:
 
         def measured(kind: str, method: str):
             def go(n: int) -> float:
-                cmd = [sys.executable, "-m", "bench.drift", "--measure", urls[kind]]
+                cmd = [sys.executable, "-m", "bench.drift_memory", "--measure", urls[kind]]
                 cmd += ["--method", method, "--profile", str(profile_path)]
                 cmd += ["--end", end.isoformat()]
                 out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
