@@ -14,6 +14,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent  # the repository: `python -m bench` runs here
 MODEL = "modelo_penguins"
 RESULTS = ROOT / "bench" / "results"
+# make bench's phases, in the order they run and are reported (bench/README.md)
+PHASES = (
+    "training",
+    "startup",
+    "serving",
+    "batch",
+    "health",
+    "logcost",
+    "shadow",
+    "swaps",
+    "drift",
+)
 
 # The seed's /predict body: one penguin, served by the model's default alias.
 SEED_PENGUIN = {

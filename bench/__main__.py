@@ -17,22 +17,10 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import RESULTS, ROOT, harness, results, say, stats
+from bench import PHASES, RESULTS, ROOT, harness, results, say, stats
 from bench.context import Context
 from bench.harness import Cores, TrackingStack
 from bench.wrk import Wrk, require_wrk
-
-PHASES = (
-    "training",
-    "startup",
-    "serving",
-    "batch",
-    "health",
-    "logcost",
-    "shadow",
-    "swaps",
-    "drift",
-)
 
 
 def phase_function(name: str):

@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from bench import RESULTS, ROOT, results, stats
+from bench import PHASES, RESULTS, ROOT, results, stats
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 GENERATED = (
@@ -20,17 +20,6 @@ GENERATED = (
 DOC = ROOT / "docs" / "benchmark.md"
 README = ROOT / "README.md"
 SCALING = ROOT / "docs" / "scaling.md"
-PHASES = (
-    "training",
-    "startup",
-    "serving",
-    "batch",
-    "health",
-    "logcost",
-    "shadow",
-    "swaps",
-    "drift",
-)
 TITLES = {
     "training": "Tracked training vs plain GridSearchCV",
     "startup": "First prediction after spawn",

@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from taller_mlflow.monitoring import report as pictures
+from taller_mlflow.monitoring.check_runs import CheckRun, record_check
 from taller_mlflow.monitoring.drift import DriftReport, Thresholds, code, report
 from taller_mlflow.monitoring.reference import NoProfile, load_profile
 from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, prediction_log
@@ -39,10 +39,6 @@ STATUS_TAG, CHECKED_TAG, RUN_TAG = "drift.status", "drift.checked_at", "drift.ru
 # Rows fetched at a time: a few MB of Python objects, however large the window
 # (bench/drift_memory.py measures the job's peak on a 2-million-row window).
 CHUNK_ROWS = 20_000
-
-
-def experiment_name(model: str) -> str:
-    return f"monitoring_{model}"
 
 
 @dataclass(frozen=True)
@@ -136,26 +132,9 @@ def _check(settings, client, engine, name, version, n, window) -> Check:
     return Check(name, version, result.rows, result.status, run_id, result)
 
 
-def _experiment_id(client: MlflowClient, model: str) -> str:
-    found = client.get_experiment_by_name(experiment_name(model))
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(experiment_name(model))
-    except MlflowException:  # another checker created it meanwhile
-        return client.get_experiment_by_name(experiment_name(model)).experiment_id
-
-
 def record(client, name: str, version: str, result: DriftReport, start, end) -> str:
     """The check as an MLflow run, and its status as tags of the model version."""
     checked_at = datetime.now(UTC)
-    run = client.create_run(
-        _experiment_id(client, name),
-        run_name=f"drift {name} v{version} {end:%Y-%m-%d %H:%M}",
-        tags={"model_name": name, "model_version": version, STATUS_TAG: result.status},
-    )
-    run_id = run.info.run_id
-    millis = int(checked_at.timestamp() * 1000)
     metrics = {"rows": result.rows, "drift_status": code(result.status)}
     for drift in [*result.features.values(), result.prediction]:
         metrics |= {
@@ -163,29 +142,27 @@ def record(client, name: str, version: str, result: DriftReport, start, end) -> 
             f"p_value_{drift.feature}": drift.p_value,
             f"status_{drift.feature}": code(drift.status),
         }
-    params = {
-        "model_name": name,
-        "model_version": version,
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-    }
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, float(v), millis, 0) for k, v in metrics.items()],
-        params=[Param(k, v) for k, v in params.items()],
-        tags=[RunTag("drift.features", ",".join(result.drifted) or "none")],
+    title = f"{name} v{version}, {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC"
+    check = CheckRun(
+        run_name=f"drift {name} v{version} {end:%Y-%m-%d %H:%M}",
+        run_tags={"model_name": name, "model_version": version, STATUS_TAG: result.status},
+        metrics=metrics,
+        params={
+            "model_name": name,
+            "model_version": version,
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+        },
+        batch_tags={"drift.features": ",".join(result.drifted) or "none"},
+        figure=lambda: pictures.figure(result, title),
+        close=pictures.close,
+        picture_file="drift_report.png",
+        numbers=result.as_dict(),
+        numbers_file="drift_report.json",
+        version_tags={
+            STATUS_TAG: result.status,
+            CHECKED_TAG: checked_at.isoformat(timespec="seconds"),
+        },
+        run_tag=RUN_TAG,
     )
-    fig = pictures.figure(result, f"{name} v{version}, {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC")
-    try:
-        client.log_figure(run_id, fig, "drift_report.png")
-    finally:
-        pictures.close(fig)
-    client.log_dict(run_id, result.as_dict(), "drift_report.json")
-    client.set_terminated(run_id)
-    for key, value in {
-        STATUS_TAG: result.status,
-        CHECKED_TAG: checked_at.isoformat(timespec="seconds"),
-        RUN_TAG: run_id,
-    }.items():
-        client.set_model_version_tag(name, version, key, value)
-    return run_id
+    return record_check(client, name, version, check, checked_at)

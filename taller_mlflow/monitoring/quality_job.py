@@ -15,11 +15,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
+from taller_mlflow.monitoring.check_runs import CheckRun, record_check
 from taller_mlflow.monitoring.heldout import Calibrations, heldout_accuracy, scored_heldout
-from taller_mlflow.monitoring.job import _experiment_id
 from taller_mlflow.monitoring.labelled import read_labelled
 from taller_mlflow.monitoring.quality import Quality, measure
 
@@ -120,36 +119,28 @@ def record(client, quality: Quality, tolerance: float, start, end) -> str:
     from taller_mlflow.monitoring import quality_report
 
     name, version = quality.model, quality.version
-    run = client.create_run(
-        _experiment_id(client, name),
+    title = f"{name} v{version}, to {end:%Y-%m-%d %H:%M}"
+    check = CheckRun(
         run_name=f"quality {name} v{version} {end:%Y-%m-%d %H:%M}",
-        tags={"model_name": name, "model_version": version, "check": "quality"},
+        run_tags={"model_name": name, "model_version": version, "check": "quality"},
+        metrics=metrics_of(quality, tolerance),
+        params={
+            "model_name": name,
+            "model_version": version,
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+            "quality_tolerance": str(tolerance),
+        },
+        figure=lambda: quality_report.confusion_figure(quality, title),
+        close=quality_report.close,
+        picture_file="confusion_matrix.png",
+        numbers=quality.as_dict(),
+        numbers_file="quality.json",
+        version_tags={
+            ACCURACY_TAG: f"{quality.accuracy:.4f}",
+            LABELS_TAG: str(quality.labels),
+            CHECKED_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        run_tag=RUN_TAG,
     )
-    run_id, millis = run.info.run_id, int(end.timestamp() * 1000)
-    params = {
-        "model_name": name,
-        "model_version": version,
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "quality_tolerance": str(tolerance),
-    }
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, v, millis, 0) for k, v in metrics_of(quality, tolerance).items()],
-        params=[Param(k, v) for k, v in params.items()],
-    )
-    fig = quality_report.confusion_figure(quality, f"{name} v{version}, to {end:%Y-%m-%d %H:%M}")
-    try:
-        client.log_figure(run_id, fig, "confusion_matrix.png")
-    finally:
-        quality_report.close(fig)
-    client.log_dict(run_id, quality.as_dict(), "quality.json")
-    client.set_terminated(run_id)
-    for key, value in {
-        ACCURACY_TAG: f"{quality.accuracy:.4f}",
-        LABELS_TAG: str(quality.labels),
-        CHECKED_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
-        RUN_TAG: run_id,
-    }.items():
-        client.set_model_version_tag(name, version, key, value)
-    return run_id
+    return record_check(client, name, version, check, end)

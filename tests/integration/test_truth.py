@@ -306,7 +306,7 @@ def test_history_prints_every_move_of_production(story):
 
 
 def test_the_accuracy_over_time_picture_is_drawn_from_mlflow(story):
-    from taller_mlflow.monitoring.job import experiment_name
+    from taller_mlflow.monitoring.check_runs import experiment_name
     from taller_mlflow.monitoring.quality_over_time import draw
 
     experiment = story.client.get_experiment_by_name(experiment_name(MODEL))
