@@ -67,10 +67,16 @@ backup: ## the stack's MLflow database, prediction log and bucket in one archive
 	@$(MINIO_S3); $(BACKUP_TOOL) --s3-endpoint "http://$$s3" backup \
 	  "$(or $(FILE),$(BACKUP_DIR)/stack-$(shell date -u +%Y%m%dT%H%M%SZ).tar.gz)"
 
+# The writers (the API's log, the drift job's runs and version tags) pause while restore replaces
+# and counts the stores; only those found running are started again.
 restore: ## restore archive FILE into the running stack, which must be empty (FORCE=1 overwrites it); checks the manifest's counts afterwards
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/<archive>.tar.gz [FORCE=1]" >&2; exit 2; }
-	@$(MINIO_S3); $(BACKUP_TOOL) --s3-endpoint "http://$$s3" restore "$(FILE)" \
-	  $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(MINIO_S3); \
+	writers="$$($(COMPOSE) ps --status running --services | grep -xE 'api|monitor' | tr '\n' ' ')"; \
+	if [ -n "$$writers" ]; then $(COMPOSE) stop $$writers; fi; \
+	$(BACKUP_TOOL) --s3-endpoint "http://$$s3" restore "$(FILE)" \
+	  $(if $(filter 1 yes true,$(FORCE)),--force); rc=$$?; \
+	if [ -n "$$writers" ]; then $(COMPOSE) start $$writers; fi; exit $$rc
 
 logs: ## follow the logs of every service (last 100 lines each)
 	$(COMPOSE) logs -f --tail=100
