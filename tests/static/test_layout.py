@@ -11,6 +11,7 @@ The layers of taller_mlflow/, lowest first (a module may import its own layer an
     promotion                     the gate, its artifact, its lease, rollback
     training                      data, pipeline, tracked search; promotes through the gate
     local                         what `make run` starts and supervises
+    backup                        make backup / make restore: archives the stores of any path
 """
 
 import ast
@@ -21,7 +22,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIRS = ("taller_mlflow", "app", "bench")
 DUNDER = {"__init__.py", "__main__.py"}
-LAYERS = ["base", "mlflow_setup", "serving", "monitoring", "promotion", "training", "local"]
+LAYERS = [
+    "base", "mlflow_setup", "serving", "monitoring", "promotion", "training", "local", "backup",
+]  # fmt: skip
 BASE = {"settings", "penguins", "stage"}
 SHIMS = {"train": "training", "promote": "promotion", "monitor": "monitoring"}
 # What the API may import from the package: its serving core, the prediction log, the vocabulary.
