@@ -78,7 +78,8 @@ class Postgres:
             snapshot, values = session.stdout.readline().strip(), session.stdout.readline()
             if not values:
                 raise BackupError(f"psql on {self.database} failed: {self._last(session)}")
-            args = ["pg_dump", "--format=custom", f"--snapshot={snapshot}", f"--dbname={self.dsn}"]
+            args = ["pg_dump", "--no-password", "--format=custom", f"--snapshot={snapshot}"]
+            args.append(f"--dbname={self.dsn}")
             with path.open("wb") as out:
                 self._run(args, stdout=out)
             session.stdin.write("COMMIT;\n")
@@ -99,13 +100,13 @@ class Postgres:
     def restore(self, path: Path) -> None:
         """Into this database, in one transaction: objects the dump holds are dropped first
         (--clean), so tables `mlflow server` created at its start do not stop it."""
-        args = ["pg_restore", "--clean", "--if-exists", "--single-transaction"]
+        args = ["pg_restore", "--no-password", "--clean", "--if-exists", "--single-transaction"]
         args += ["--exit-on-error", f"--dbname={self.dsn}"]
         with path.open("rb") as dump:
             self._run(args, stdin=dump)
 
     def _psql(self) -> list[str]:
-        return ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.dsn]
+        return ["psql", "-X", "-w", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.dsn]
 
     def counts(self, tables: dict[str, str]) -> dict[str, int]:
         """count name -> rows of its table; 0 where the table does not exist."""

@@ -6,14 +6,20 @@ already filled with its tables, new bucket, new log database); then the same run
 aliases, tags, artifacts (sha256) and row count, and a second restore refused.
 """
 
+import hashlib
+import threading
+from pathlib import Path
+
+import mlflow
 import pytest
 
 from taller_mlflow.backup import flow
 from taller_mlflow.backup.__main__ import main
 from taller_mlflow.backup.inventory import BackupError
 from taller_mlflow.backup.stores import StackStores
+from tests.support import wait_for
 from tests.support.backup_checks import artifact_sums, fill_log, log_rows, registry_state
-from tests.support.promotion import MODEL, log_version, registry_client
+from tests.support.promotion import MODEL, log_version, register_again, registry_client
 from tests.support.services import (
     BUCKET,
     PG_URL_BASE,
@@ -83,6 +89,66 @@ def test_a_stack_round_trips_through_backup_and_restore(tmp_path, s3_env, log_da
         args += ["--s3-endpoint", target.s3_url]
         assert main(args) == 1
     finally:
+        source.close()
+        if target:
+            target.close()
+
+
+def test_versions_registered_throughout_a_backup_are_whole_or_absent(tmp_path, s3_env):
+    """Versions registered and verified all the while a backup runs (each: registered, then its
+    serving artifact logged, then its serving.sha256 tag, as the gate does): every version the
+    restored stack has downloads whole, and every serving tag it has matches its graph."""
+    source = start_stack(tmp_path / "source")
+    target = None
+    stop, registered, failures = threading.Event(), [], []
+
+    def register_all_the_time():
+        while not stop.is_set():
+            try:
+                registered.append(register_again(source, "1"))
+            except Exception as exc:  # noqa: BLE001 - kept and reported by the test
+                failures.append(repr(exc))
+                return
+
+    try:
+        log_version(source)
+        thread = threading.Thread(target=register_all_the_time, daemon=True)
+        thread.start()
+        assert wait_for(lambda: len(registered) >= 1, 120), failures
+        started = len(registered)
+        stores = StackStores(source.backend_store_uri, None, BUCKET, source.s3_url)
+        archive = tmp_path / "racing.tar.gz"
+        # one more version at least is registered between the dump and the copy
+        manifest = flow.backup(
+            stores, archive, after_dump=lambda: wait_for(lambda: len(registered) > started, 120)
+        )
+        stop.set()
+        thread.join(120)
+        assert not failures, failures
+        assert manifest["counts"]["model_versions"] < 1 + len(registered)
+
+        target = start_stack(tmp_path / "target")
+        flow.restore(StackStores(target.backend_store_uri, None, BUCKET, target.s3_url), archive)
+        client = registry_client(target)
+        versions = client.search_model_versions(f"name='{MODEL}'")
+        assert len(versions) == manifest["counts"]["model_versions"] >= 2
+        for mv in versions:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{MODEL}/{mv.version}",
+                dst_path=str(tmp_path / "models" / mv.version),
+                tracking_uri=target.tracking_uri,
+            )
+            tags = dict(mv.tags)
+            if "serving.sha256" in tags:
+                graph = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"runs:/{mv.run_id}/{tags['serving.path']}/model.onnx",
+                    dst_path=str(tmp_path / "graphs" / mv.version),
+                    tracking_uri=target.tracking_uri,
+                )
+                digest = hashlib.sha256(Path(graph).read_bytes()).hexdigest()
+                assert digest == tags["serving.sha256"], mv.version
+    finally:
+        stop.set()
         source.close()
         if target:
             target.close()
