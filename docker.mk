@@ -68,7 +68,9 @@ backup: ## the stack's MLflow database, prediction log and bucket in one archive
 	  "$(or $(FILE),$(BACKUP_DIR)/stack-$(shell date -u +%Y%m%dT%H%M%SZ).tar.gz)"
 
 # The writers (the API's log, the drift job's runs and version tags) pause while restore replaces
-# and counts the stores; only those found running are started again.
+# and counts the stores; only those found running are started again. Then mlflow-init grants the
+# users their permissions again, on the restored experiments' ids (MLflow's user store is not
+# in the archive: it lives on the mlflow_auth volume, rebuilt from .env).
 restore: ## restore archive FILE into the running stack, which must be empty (FORCE=1 overwrites it); checks the manifest's counts afterwards
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/<archive>.tar.gz [FORCE=1]" >&2; exit 2; }
 	@$(MINIO_S3); \
@@ -76,7 +78,8 @@ restore: ## restore archive FILE into the running stack, which must be empty (FO
 	if [ -n "$$writers" ]; then $(COMPOSE) stop $$writers; fi; \
 	$(BACKUP_TOOL) --s3-endpoint "http://$$s3" restore "$(FILE)" \
 	  $(if $(filter 1 yes true,$(FORCE)),--force); rc=$$?; \
-	if [ -n "$$writers" ]; then $(COMPOSE) start $$writers; fi; exit $$rc
+	if [ -n "$$writers" ]; then $(COMPOSE) start $$writers; fi; \
+	if [ $$rc = 0 ]; then $(COMPOSE) run --rm --no-deps mlflow-init; else exit $$rc; fi
 
 logs: ## follow the logs of every service (last 100 lines each)
 	$(COMPOSE) logs -f --tail=100

@@ -21,9 +21,10 @@ MLFLOW_TABLES = {
     "version_tags": "model_version_tags",
 }
 LOG_TABLES = {"prediction_log_rows": "prediction_log"}
-# What makes a target "not empty": restore refuses it unless --force. Not experiments: MLflow
-# creates experiment 0 ("Default") in every new database.
-OCCUPYING = ("runs", "registered_models", "model_versions", "prediction_log_rows", "objects")
+# What makes a target "not empty": restore refuses it unless --force. Not experiments nor
+# registered models: MLflow creates experiment 0 ("Default") in every new database, and the
+# stack's mlflow-init creates the training experiment and the registered model on every `up`.
+OCCUPYING = ("runs", "model_versions", "prediction_log_rows", "objects")
 
 
 class BackupError(Exception):

@@ -110,6 +110,12 @@ def test_restore_refuses_a_target_that_holds_anything(archive, tmp_path, counts,
     assert target.objects.keys() == sorted(objects)
 
 
+def test_what_a_new_stack_creates_by_itself_does_not_count(archive, tmp_path):
+    """MLflow's Default experiment, and mlflow-init's experiments and registered model."""
+    target = FakeStores(tmp_path / "target", {"experiments": 3, "registered_models": 1})
+    assert flow.restore(target, archive, say=lambda _: None)["runs"] == 3
+
+
 def test_force_restores_over_a_non_empty_target(archive, tmp_path):
     target = FakeStores(tmp_path / "target", {"runs": 9}, {"other/key": b"kept"})
     found = flow.restore(target, archive, force=True, say=lambda _: None)
