@@ -60,7 +60,9 @@ FILE ?=
 FORCE ?=
 BACKUP_TOOL = $(PYTHON) -m taller_mlflow.backup --stack-env "$(BACKUP_ENV)" \
   --pg-exec "$(COMPOSE) exec -T -e PGPASSWORD postgres"
-MINIO_S3 = s3="$$($(COMPOSE) port minio 9000 | sed 's/^0\.0\.0\.0/127.0.0.1/')" && test -n "$$s3" \
+BACKUP_VENV_CHECK = $(PYTHON) -c 'import boto3, taller_mlflow.backup' 2>/dev/null \
+  || { echo "make backup and make restore need the package in $(PYTHON): make install first" >&2; exit 1; }
+MINIO_S3 = $(BACKUP_VENV_CHECK); s3="$$($(COMPOSE) port minio 9000 | sed 's/^0\.0\.0\.0/127.0.0.1/')" && test -n "$$s3" \
   || { echo "the stack's MinIO does not answer: make up first" >&2; exit 1; }
 
 backup: ## the stack's MLflow database, prediction log and bucket in one archive, FILE (default backups/stack-<UTC time>.tar.gz), with a manifest of counts and sha256s

@@ -106,6 +106,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{args.action}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"{args.action}: error: unexpected {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
     return 0
 
 

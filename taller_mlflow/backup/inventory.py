@@ -65,6 +65,12 @@ def read(folder: Path) -> dict:
         raise BackupError(f"{NAME} in the archive is not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(f"{NAME} is not format {FORMAT}: made by another version of this tool?")
+    parts = [manifest.get(key) for key in ("counts", "files", "objects")]
+    objects = manifest.get("objects") or {}
+    if not all(isinstance(part, dict) for part in parts) or not all(
+        isinstance(meta, dict) and isinstance(meta.get("sha256"), str) for meta in objects.values()
+    ):
+        raise BackupError(f"{NAME} lacks its counts, files or objects, or one has no sha256")
     return manifest
 
 

@@ -150,6 +150,7 @@ def _rewrite(archive: Path, tmp_path: Path, change) -> Path:
         (lambda f: (f / "manifest.json").unlink(), "no manifest.json"),
         (lambda f: (f / "manifest.json").write_text("{"), "not valid JSON"),
         (lambda f: (f / "manifest.json").write_text('{"format": 99}'), "not format 1"),
+        (lambda f: (f / "manifest.json").write_text('{"format": 1}'), "lacks its counts"),
     ],
 )
 def test_a_damaged_archive_is_refused_before_anything_is_touched(
