@@ -16,7 +16,7 @@ TEST_WORKERS ?= 3
 JUPYTER ?= 1
 RUN_FLAGS = --stop-with-parent $(if $(filter 0 no false,$(JUPYTER)),--no-jupyter)
 
-.PHONY: help install install-dev doctor doctor-run run run-quick monitor promote test test-fast test-static lint format bench bench-report load clean
+.PHONY: help install install-dev doctor doctor-run run run-quick monitor promote test test-fast test-static lint format bench bench-report load clean backup-run restore-run
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -105,6 +105,17 @@ promote: install ## move @production to version V through the promotion gate (FO
 	PREDICTION_LOG_URL="$${PREDICTION_LOG_URL:-sqlite:///$(CURDIR)/.run/monitoring.db}" \
 	  $(PY) -m taller_mlflow.promote $(if $(EXPORT),--export $(EXPORT),$(if $(filter 1 yes true,$(ROLLBACK)),--rollback,$(V)) \
 	  $(if $(filter 1 yes true,$(FORCE)),--force)) $(PROMOTE_ARGS)
+
+# make run's stores: .run/'s SQLite databases (SQLite's online backup, so a running `make run` is
+# fine) and its artifact folder. restore-run wants an empty .run (stop make run, `make clean`).
+RUN_DIR ?= .run
+backup-run: install ## make run's MLflow database, prediction log and artifacts (RUN_DIR, .run) in one archive, FILE (default backups/run-<UTC time>.tar.gz)
+	$(PY) -m taller_mlflow.backup backup --local "$(RUN_DIR)" \
+	  "$(or $(FILE),backups/run-$(shell date -u +%Y%m%dT%H%M%SZ).tar.gz)"
+
+restore-run: install ## restore archive FILE into an empty RUN_DIR (.run; FORCE=1 overwrites it), then check the manifest's counts
+	@test -n "$(FILE)" || { echo "usage: make restore-run FILE=backups/<archive>.tar.gz [FORCE=1]" >&2; exit 2; }
+	$(PY) -m taller_mlflow.backup restore --local "$(RUN_DIR)" "$(FILE)" $(if $(filter 1 yes true,$(FORCE)),--force)
 
 clean: ## remove the embedded run's data (.run/)
 	rm -rf .run

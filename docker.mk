@@ -18,7 +18,7 @@ JUPYTER_UID ?= $(shell stat -c %u $(or $(JUPYTER_WORKDIR),.)/JupyterLab 2>/dev/n
 JUPYTER_GID ?= $(shell stat -c %g $(or $(JUPYTER_WORKDIR),.)/JupyterLab 2>/dev/null || echo 1000)
 export JUPYTER_UID JUPYTER_GID
 
-.PHONY: up down notebook promote-run secrets logs stack-test
+.PHONY: up down notebook promote-run secrets logs stack-test backup restore
 
 secrets: ## replace every CHANGE-ME placeholder in .env with a generated secret (creates .env if missing); prints names, never values
 	@$(PYTHON) taller_mlflow/local/envfile.py --fill
@@ -49,6 +49,40 @@ notebook: ## run $(NOTEBOOK) headless in the jupyter container as the trainer, t
 
 promote-run: ## as the promoter, in a container of the training image: register training run RUN (default: the newest) and send it through the promotion gate
 	$(COMPOSE) run --rm --no-deps promoter python -m taller_mlflow.local.promote_run $(RUN)
+
+# make backup [FILE=...] and make restore FILE=... [FORCE=1]: the stack's three stores in one
+# archive (taller_mlflow/backup; docs/operations.md). The tool runs here, with .venv's Python;
+# pg_dump, pg_restore and psql run inside the postgres container (its own version, its
+# PGPASSWORD passed through the environment); MinIO is reached at its published S3 port as its
+# root user. Credentials come from BACKUP_ENV (.env).
+BACKUP_ENV ?= .env
+BACKUP_DIR ?= backups
+FILE ?=
+FORCE ?=
+BACKUP_TOOL = $(PYTHON) -m taller_mlflow.backup --stack-env "$(BACKUP_ENV)" \
+  --pg-exec "$(COMPOSE) exec -T -e PGPASSWORD postgres"
+BACKUP_VENV_CHECK = $(PYTHON) -c 'import boto3, taller_mlflow.backup' 2>/dev/null \
+  || { echo "make backup and make restore need the package in $(PYTHON): make install first" >&2; exit 1; }
+MINIO_S3 = $(BACKUP_VENV_CHECK); s3="$$($(COMPOSE) port minio 9000 | sed 's/^0\.0\.0\.0/127.0.0.1/')" && test -n "$$s3" \
+  || { echo "the stack's MinIO does not answer: make up first" >&2; exit 1; }
+
+backup: ## the stack's MLflow database, prediction log and bucket in one archive, FILE (default backups/stack-<UTC time>.tar.gz), with a manifest of counts and sha256s
+	@$(MINIO_S3); $(BACKUP_TOOL) --s3-endpoint "http://$$s3" backup \
+	  "$(or $(FILE),$(BACKUP_DIR)/stack-$(shell date -u +%Y%m%dT%H%M%SZ).tar.gz)"
+
+# The writers (the API's log, the drift job's runs and version tags) pause while restore replaces
+# and counts the stores; only those found running are started again. Then mlflow-init grants the
+# users their permissions again, on the restored experiments' ids (MLflow's user store is not
+# in the archive: it lives on the mlflow_auth volume, rebuilt from .env).
+restore: ## restore archive FILE into the running stack, which must be empty (FORCE=1 overwrites it); checks the manifest's counts afterwards
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/<archive>.tar.gz [FORCE=1]" >&2; exit 2; }
+	@$(MINIO_S3); \
+	writers="$$($(COMPOSE) ps --status running --services | grep -xE 'api|monitor' | tr '\n' ' ')"; \
+	if [ -n "$$writers" ]; then $(COMPOSE) stop $$writers; fi; \
+	$(BACKUP_TOOL) --s3-endpoint "http://$$s3" restore "$(FILE)" \
+	  $(if $(filter 1 yes true,$(FORCE)),--force); rc=$$?; \
+	if [ -n "$$writers" ]; then $(COMPOSE) start $$writers; fi; \
+	if [ $$rc = 0 ]; then $(COMPOSE) run --rm --no-deps mlflow-init; else exit $$rc; fi
 
 logs: ## follow the logs of every service (last 100 lines each)
 	$(COMPOSE) logs -f --tail=100

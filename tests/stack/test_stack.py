@@ -680,3 +680,148 @@ def test_mlflow_reaches_minio_as_its_bucket_user_not_as_root(compose_stack):
     assert "minio-user:" in said
     assert stack.settings["MLFLOW_S3_SECRET_KEY"] not in said
     assert _model_keys(stack, _production(stack))  # MLflow wrote the model with those keys
+
+
+# --- issue 21: make backup, make down -v, make up, make restore -----------------------------------
+
+
+def _make(stack: Stack, target: str, *args: str, timeout: float = 900):
+    compose = f"docker compose -p {stack.project} --env-file {stack.env_file}"
+    cmd = ["make", "--no-print-directory", "-f", "docker.mk", target, f"COMPOSE={compose}"]
+    cmd += [f"BACKUP_ENV={stack.env_file}", *args]
+    out = stack.timed(f"make {target}", _run, cmd, timeout=timeout, cwd=ROOT, env=stack.env)
+    assert out.returncode == 0, f"make {target} failed:\n{out.stdout[-3000:]}\n{out.stderr[-4000:]}"
+    return out
+
+
+def _fifty_penguins(stack: Stack) -> list[dict]:
+    import pymysql
+
+    features = ["island", "culmen_length_mm", "culmen_depth_mm", "flipper_length_mm",
+                "body_mass_g", "sex"]  # fmt: skip
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=stack.port("MYSQL_HOST_PORT"),
+        user=stack.settings["MYSQL_USER"],
+        password=stack.settings["MYSQL_PASSWORD"],
+        database="mydatabase",
+    )
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(features)} FROM penguins WHERE sex IN ('MALE', 'FEMALE') AND "
+            + " AND ".join(f"{f} IS NOT NULL" for f in features)
+            + " ORDER BY id LIMIT 50"
+        )
+        rows = cur.fetchall()
+    # DECIMAL columns come back as Decimal, which JSON does not take
+    return [
+        {f: v if isinstance(v, str | int) else float(v) for f, v in zip(features, row, strict=True)}
+        for row in rows
+    ]
+
+
+def _log_count(stack: Stack) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host="127.0.0.1",
+        port=stack.port("POSTGRES_HOST_PORT"),
+        user=stack.settings["MONITORING_DB_USER"],
+        password=stack.settings["MONITORING_DB_PASSWORD"],
+        dbname="monitoring",
+    )
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM prediction_log")
+        count = cur.fetchone()[0]
+    conn.close()
+    return count
+
+
+def _settled_log_count(stack: Stack, at_least: int) -> int:
+    """The log's row count once the API's writer has flushed: at least `at_least`, and steady."""
+    seen = []
+
+    def steady() -> bool:
+        seen.append(_log_count(stack))
+        return seen[-1] >= at_least and seen[-2:] == [seen[-1]] * 2
+
+    assert wait_for(steady, 120, interval=3), f"the log never settled at {at_least}+: {seen}"
+    return seen[-1]
+
+
+def _versions(stack: Stack) -> dict[str, tuple]:
+    found = _mlflow_get(stack, "model-versions/search", filter=f"name='{MODEL_NAME}'")
+    return {
+        v["version"]: (
+            v["run_id"], v["source"], v["status"], sorted(v.get("aliases", [])),
+            sorted((t["key"], t["value"]) for t in v.get("tags", [])),
+        )
+        for v in found.get("model_versions", [])
+    }  # fmt: skip
+
+
+def _version_sums(stack: Stack) -> dict[str, str]:
+    """sha256 of every object of every version: its model, and its run's (the serving artifact)."""
+    import hashlib
+
+    s3, keys = stack.s3(), set()
+    found = _mlflow_get(stack, "model-versions/search", filter=f"name='{MODEL_NAME}'")
+    for version in found.get("model_versions", []):
+        keys |= set(_model_keys(stack, version))
+        keys |= {k for k in _objects(stack) if f"/{version['run_id']}/" in f"/{k}"}
+    return {
+        key: hashlib.sha256(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest()
+        for key in sorted(keys)
+    }
+
+
+def _answers(stack: Stack, penguins: list[dict]) -> list[dict]:
+    resp = requests.post(f"{stack.api}/predict", json=penguins, timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_backup_then_down_v_up_and_restore_bring_everything_back(compose_stack, tmp_path):
+    """Issue 21's round trip: predictions logged, `make backup`, `make down -v` (every volume
+    gone), `make up`, `make restore`; then the same runs, versions, aliases and tags, the same
+    artifact checksums, the same answers on 50 penguins, the same number of logged rows."""
+    stack = compose_stack
+    penguins = _fifty_penguins(stack)
+    assert len(penguins) == 50
+    _wait_api_ready(stack)
+    answers = [_answers(stack, penguins) for _ in range(10)][-1]  # 500 predictions, logged
+    # The drift job writes runs, reports and version tags on its own: stopped, so the state
+    # compared holds still (make restore restarts only the writers it found running).
+    stack.compose("stop", "monitor", timeout=120)
+    rows = _settled_log_count(stack, 500)
+    before = (_runs(stack), _versions(stack), _production(stack)["version"], _version_sums(stack))
+    assert before[3], "no artifact found for the versions"
+
+    archive = tmp_path / "stack-backup.tar.gz"
+    _make(stack, "backup", f"FILE={archive}")
+    assert archive.stat().st_size > 0
+    stack.timed("down -v (every volume gone)", stack.compose, "down", "-v", timeout=300)
+    volumes = _run(["docker", "volume", "ls", "-q", "--filter",
+                    f"label=com.docker.compose.project={stack.project}"]).stdout.split()  # fmt: skip
+    assert volumes == [], volumes
+    stack.timed("up after down -v", stack.up)
+    stack.compose("stop", "monitor", timeout=120)
+    out = _make(stack, "restore", f"FILE={archive}")
+    assert "counts match the manifest" in out.stdout, out.stdout
+    assert _log_count(stack) == rows  # before anything predicts on the restored stack
+
+    assert _runs(stack) == before[0], "runs differ"
+    assert _versions(stack) == before[1], "versions, aliases or tags differ"
+    assert _production(stack)["version"] == before[2]
+    assert _version_sums(stack) == before[3], "artifact checksums differ"
+    stack.timed("API ready after restore", _wait_api_ready, stack)
+    assert wait_for(lambda: _answers(stack, penguins) == answers, 120, interval=3), "answers differ"
+    refused = _run(
+        ["make", "--no-print-directory", "-f", "docker.mk", "restore", f"FILE={archive}",
+         f"COMPOSE=docker compose -p {stack.project} --env-file {stack.env_file}",
+         f"BACKUP_ENV={stack.env_file}"],
+        timeout=300, cwd=ROOT, env=stack.env,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "not empty" in refused.stderr, refused.stderr[-2000:]
+    stack.compose("start", "monitor", timeout=120)
+    stack.timings["done"] = 1

@@ -12,6 +12,7 @@ The layers of taller_mlflow/, lowest first (a module may import its own layer an
     training                      data, pipeline, tracked search; promotes through the gate
     batch                         a table scored with a verified graph, here or on Dask
     local                         what `make run` starts and supervises
+    backup                        make backup / make restore: archives the stores of any path
 """
 
 import ast
@@ -31,6 +32,7 @@ LAYERS = [
     "training",
     "batch",
     "local",
+    "backup",
 ]
 BASE = {"settings", "penguins", "stage"}
 SHIMS = {"train": "training", "promote": "promotion", "monitor": "monitoring"}
