@@ -130,7 +130,10 @@ def test_notebook_and_cli_log_the_same_27_child_runs(both):
 
 
 def model_files(tracking_uri: str, version: str, into: Path) -> Path:
+    # models:/ URIs follow the process's registry URI, which an earlier test in this worker may
+    # have pointed at its own (stopped) server: set both.
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     return Path(
         mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version}", dst_path=str(into))
     )
