@@ -25,7 +25,10 @@ def feedback_store(request: Request):
     if store is None:
         settings = state.settings
         if not settings.prediction_log_url:
-            raise ApiError(503, "feedback needs the prediction log: PREDICTION_LOG_URL is not set")
+            # Not an outage: this deployment has no log, so these resources do not exist here.
+            raise ApiError(
+                404, "no prediction log here (PREDICTION_LOG_URL is not set): no labels, no audit"
+            )
         from taller_mlflow.monitoring.feedback import FeedbackStore
 
         store = state.feedback = FeedbackStore(

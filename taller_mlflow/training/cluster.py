@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 import socket
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -134,6 +135,18 @@ def worker_counts(task_stream: list[dict]) -> tuple[dict[str, int], dict[str, in
     return dict(tasks), dict(fits)
 
 
+# Warning categories from these packages exist on the workers (the training image has them).
+WORKER_PACKAGES = {"builtins", "warnings", "numpy", "scipy", "sklearn", "pandas", "joblib"}
+
+
+def portable_filters(filters: list) -> list:
+    """The warnings filters scikit-learn may ship with each fit (it sends the caller's filters
+    along), less those whose category a worker cannot unpickle: a Jupyter kernel adds one of
+    IPython's, and the scheduler, with no IPython, then refuses the whole task graph and the
+    search waits for ever. Such filters only concern the kernel's own code anyway."""
+    return [f for f in filters if f[2].__module__.split(".")[0] in WORKER_PACKAGES]
+
+
 @contextlib.contextmanager
 def fits_on(scheduler: str | None, timeout: float = 10.0):
     """Run the joblib work in the block (GridSearchCV's fits) on the Dask cluster at `scheduler`,
@@ -151,7 +164,9 @@ def fits_on(scheduler: str | None, timeout: float = 10.0):
         with (
             get_task_stream(client=client) as stream,
             joblib.parallel_config(backend="dask", client=client),
+            warnings.catch_warnings(),
         ):
+            warnings.filters[:] = portable_filters(warnings.filters)
             yield where
         where.tasks_per_worker, where.fits_per_worker = worker_counts(stream.data)
     finally:

@@ -16,11 +16,11 @@ from mlflow import MlflowClient
 from taller_mlflow.batch.batch_cli import TOO_MANY_BAD_ROWS_EXIT
 from taller_mlflow.batch.logged import EXPERIMENT
 from taller_mlflow.batch.survey import survey, write
-from taller_mlflow.local.servers import api_server, free_port
-from taller_mlflow.penguins import FEATURES
-from taller_mlflow.training.cluster import FITS
+from taller_mlflow.local.servers import ROOT, api_server, free_port
+from taller_mlflow.penguins import FEATURES, TARGET
+from taller_mlflow.training.cluster import FITS, fits_on
 from taller_mlflow.training.data import read_penguins
-from taller_mlflow.training.model import PARAM_GRID, build_search, split
+from taller_mlflow.training.model import PARAM_GRID, QUICK_GRID, build_search, split
 from taller_mlflow.training.trainer import train
 from tests.support.mysql import mysql_connect, mysql_url
 from tests.support.services import start_stack
@@ -188,3 +188,36 @@ def test_each_batch_run_is_logged_in_mlflow(scored, trained):
     assert metrics["rows"] == ROWS and metrics["bad_rows"] == ROWS * BAD_SHARE
     assert metrics["rows_per_second"] > 0 and metrics["seconds"] > 0
     assert runs[-1].data.tags["model_version"] == result.model_version
+
+
+# A warning category only the client can import, as IPython's ProvisionalCompleterWarning is in a
+# Jupyter kernel's warnings filters.
+KernelOnlyWarning = type("KernelOnlyWarning", (Warning,), {"__module__": "no_such_package.kernel"})
+
+
+def test_a_kernels_own_warning_filter_does_not_stall_the_search(cluster):
+    """scikit-learn sends the caller's warnings filters with each fit; a filter whose category
+    the scheduler cannot unpickle made it refuse the task graph, and the search waited for ever
+    (the stack's notebook did). fits_on sends only the filters the workers can read."""
+    import threading
+    import warnings
+
+    import pandas as pd
+
+    frame = pd.read_csv(ROOT / "taller_mlflow" / "penguins_size.csv").dropna()
+    frame = frame[frame["sex"].isin(["MALE", "FEMALE"])]
+    search = build_search(QUICK_GRID, cv=2, n_jobs=-1, seed=42, verbose=0)
+    done = {}
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=KernelOnlyWarning)
+            with fits_on(cluster[0]) as where:
+                search.fit(frame[FEATURES], frame[TARGET])
+        done["where"] = where
+
+    worker = threading.Thread(target=fit, daemon=True)
+    worker.start()
+    worker.join(300)  # a guard against the hang, not a speed check
+    assert not worker.is_alive(), "the search stalled on the cluster"
+    assert done["where"].workers == 2 and sum(done["where"].fits_per_worker.values()) == 4

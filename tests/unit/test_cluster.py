@@ -83,3 +83,16 @@ def test_training_exits_1_with_one_line_and_contacts_no_mlflow(tmp_path, capsys)
         f"error: dask: cannot reach the Dask scheduler at {address}: Connection refused"
     ]
     assert "checking MLflow" not in out and "grid search" not in out
+
+
+def test_only_filters_the_workers_can_unpickle_go_with_the_fits():
+    from taller_mlflow.training.cluster import portable_filters
+
+    kernel_only = type("ProvisionalCompleterWarning", (Warning,), {"__module__": "IPython.core"})
+    filters = [
+        ("ignore", None, DeprecationWarning, None, 0),
+        ("ignore", None, kernel_only, None, 0),
+        ("default", None, __import__("numpy").exceptions.RankWarning, None, 0),
+    ]
+    kept = portable_filters(filters)
+    assert [f[2] for f in kept] == [DeprecationWarning, __import__("numpy").exceptions.RankWarning]

@@ -59,8 +59,8 @@ def test_feedback_refuses_bad_json_and_oversized_batches(api):
     assert api.post("/feedback", json=too_many).status_code == 413
 
 
-def test_feedback_without_a_prediction_log_is_503_saying_so(make_registry):
+def test_feedback_without_a_prediction_log_is_404_saying_so(make_registry):
     settings = unit_settings()
     with TestClient(create_app(settings, make_registry(settings))) as http:
         response = http.post("/feedback", json={"request_id": "x", "species": "Adelie"})
-    assert response.status_code == 503 and "PREDICTION_LOG_URL" in response.json()["detail"]
+    assert response.status_code == 404 and "PREDICTION_LOG_URL" in response.json()["detail"]
