@@ -128,3 +128,11 @@ def test_every_relative_link_and_anchor_resolves(path):
         if (why := problem(path, target))
     ]
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_the_readme_stays_a_page_a_newcomer_finishes():
+    """At most 150 lines, opening with the two commands (the rest lives in docs/)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines"
+    first_block = lines[: next(i for i, line in enumerate(lines) if line.startswith("make test"))]
+    assert any(line.startswith("make run ") for line in first_block)
