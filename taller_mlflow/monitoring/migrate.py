@@ -21,6 +21,7 @@ tests/integration/test_prediction_log_migrations.py adds one to a log that holds
 
 import contextlib
 import fcntl
+import functools
 import logging
 import sys
 import time
@@ -98,7 +99,10 @@ def _script(script_location: Path):
     return ScriptDirectory.from_config(_config(None, script_location))
 
 
+@functools.lru_cache(maxsize=8)
 def head(script_location: Path = MIGRATIONS) -> str:
+    """The latest revision. Cached: the revisions ship with the code and do not change while it
+    runs, and every audit request and writer start asks (reading the scripts takes milliseconds)."""
     return _script(script_location).get_current_head()
 
 
@@ -120,10 +124,10 @@ def upgrade(conn: sa.Connection, script_location: Path = MIGRATIONS) -> str:
     from alembic import command
     from alembic.util import CommandError
 
-    script = _script(script_location)
-    latest, now = script.get_current_head(), current(conn)
-    if now == latest and _has_log(conn):  # the common case: no lock, no DDL
+    latest, now = head(script_location), current(conn)
+    if now == latest and _has_log(conn):  # the common case: no lock, no DDL, no script read
         return latest
+    script = _script(script_location)
     if now is not None and now not in {r.revision for r in script.walk_revisions()}:
         # A newer release migrated it (a rolling update): revisions only add nullable columns,
         # tables and indexes, so this release's inserts still fit. Write to it as it is.
