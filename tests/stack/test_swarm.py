@@ -5,8 +5,9 @@ single-node swarm, the API with 3 replicas behind HAProxy.
 
 It builds the project's images with compose (the same tags as the compose stack, so a no-op
 after tests/stack/test_stack.py), makes the engine a swarm if it is none (and leaves the swarm
-at the end only then), deploys the stack as `taller-swarm-t13` with random passwords and the
-proxy on port 28989 (SWARM_TEST_PORT), trains the quick grid in a one-off read-only container of
+at the end only then), deploys the stack as `taller-swarm-<pid>` with random passwords and the
+proxy on port 28989, or on a free port when another run holds that one (SWARM_TEST_PORT pins
+it), trains the quick grid in a one-off read-only container of
 the training image (train/Dockerfile; the API image has no MLflow) on the stack's network, then
 under a steady load (8 clients, 60 s each):
   - kills one API replica's container: swarm replaces it, and at most 0.5% of requests fail;
@@ -23,7 +24,7 @@ import time
 import pytest
 import requests
 
-from taller_mlflow.local.servers import ROOT
+from taller_mlflow.local.servers import ROOT, free_port
 from tests.support import wait_for
 from tests.support.swarm import (
     Load,
@@ -40,10 +41,12 @@ from tests.support.swarm import (
 
 pytestmark = pytest.mark.timeout(2700)
 
-STACK = "taller-swarm-t13"
+# per run, so a second checkout testing at the same time cannot remove this one's stack
+STACK = f"taller-swarm-{os.getpid()}"
 REPLICAS = 3
 LOAD_SECONDS = 60
 KILL_ERROR_BUDGET = 0.005
+DEFAULT_PORT = 28989
 
 REPORT = ROOT / "test-artifacts" / "swarm.txt"
 
@@ -116,13 +119,22 @@ def _report(config: pytest.Config, line: str) -> None:
         out.write(line.lstrip("\n") + "\n")
 
 
+def _proxy_port() -> int:
+    """SWARM_TEST_PORT when set (it must be free); else 28989, or any free port if that one is
+    held, e.g. by another checkout's test run on the same machine."""
+    pinned = os.environ.get("SWARM_TEST_PORT")
+    if pinned:
+        if not port_is_free(int(pinned)):
+            pytest.fail(f"SWARM_TEST_PORT={pinned} is taken: unset it or pick a free port")
+        return int(pinned)
+    return DEFAULT_PORT if port_is_free(DEFAULT_PORT) else free_port()
+
+
 @pytest.fixture(scope="module")
 def stack(pytestconfig):
     started = time.monotonic()
     require_engine()
-    port = int(os.environ.get("SWARM_TEST_PORT", "28989"))
-    if not port_is_free(port):
-        pytest.fail(f"port {port} is taken: set SWARM_TEST_PORT to a free one")
+    port = _proxy_port()
     images = store_images()
     images.update(build_images(images))
     phases = {"images": time.monotonic() - started}
