@@ -3,19 +3,17 @@ SQL, each version's rows streamed in chunks into counts, taller_mlflow.monitorin
 the job as it was (the whole window read into pandas, then compared), on the same rows: SQLite
 (`make run`) and PostgreSQL (the stack; skipped, saying so, when no server answers).
 
-Each measurement is a fresh process (`python -m bench.drift_memory --measure ...`) that imports the job's
-module as `python -m taller_mlflow.monitor` does, reads its RSS, then checks the window while a
-thread samples the RSS every 5 ms. The figure is the window's own: the peak during the check minus
-the RSS before it. The process's peak during the check (what was imported before it included:
-MLflow, pandas, scipy) is recorded beside it. Rounds interleave the two ways of reading and the two databases."""
+Each measurement is a fresh process (`python -m bench.drift_probe ...`) that imports what
+`python -m taller_mlflow.monitor` imports, reads its RSS, then checks the window (and draws and
+serialises its report, as the job does before uploading it) while a thread samples the RSS every
+5 ms. The figure is the window's own: the peak during the check minus
+the RSS before it. The process's peak during the check, and which heavy packages it had imported, are
+recorded beside it. Rounds interleave the two ways of reading and the two databases."""
 
-import argparse
 import json
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -99,71 +97,6 @@ def fill(url: str, rows: int, end: datetime) -> None:
             execute_values(cur, f"INSERT INTO prediction_log ({COLUMNS}) VALUES %s", batch)
 
 
-# --- one measurement, in a fresh process ---------------------------------------------------
-
-
-class PeakRss:
-    """The largest RSS seen by a thread sampling every 5 ms while the block runs."""
-
-    def __init__(self):
-        import psutil
-
-        self.process, self.peak, self._stop = psutil.Process(), 0, threading.Event()
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __enter__(self):
-        self.before = self.process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-
-def measure(url: str, method: str, profile_path: str, end: datetime) -> dict:
-    import sqlalchemy as sa
-
-    from taller_mlflow.monitoring import job
-    from taller_mlflow.monitoring.drift import Thresholds, compare, report
-    from taller_mlflow.monitoring.window import WindowSummary
-
-    with open(profile_path) as file:
-        profile = json.load(file)
-    engine = sa.create_engine(url)
-    start = end - timedelta(hours=24)
-    started = time.perf_counter()
-    with PeakRss() as rss:
-        if method == "streamed":
-            [(name, version, n)] = job.window_counts(engine, start, end)
-            summary = job.summarise(engine, name, version, start, end, WindowSummary(profile))
-            result = report(summary, Thresholds())
-        else:  # the job before: the whole window in pandas
-            import pandas as pd
-
-            t = job.prediction_log
-            columns = [*job.FEATURE_COLUMNS, "prediction"]
-            query = sa.select(*(t.c[c] for c in columns)).where(t.c.ts >= start, t.c.ts < end)
-            with engine.connect() as conn:
-                frame = pd.read_sql(query, conn)
-            result = compare(profile, frame, Thresholds())
-    return {
-        "rows": result.rows,
-        "status": result.status,
-        "seconds": time.perf_counter() - started,
-        "rss_before_mib": rss.before / 2**20,
-        "window_mib": (rss.peak - rss.before) / 2**20,
-        # Sampled, not ru_maxrss: a child's ru_maxrss starts at its parent's RSS at the fork.
-        "process_peak_mib": rss.peak / 2**20,
-    }
-
-
 # --- the phase --------------------------------------------------------------------------------
 
 
@@ -186,7 +119,7 @@ def run(ctx) -> dict:
 
         def measured(kind: str, method: str):
             def go(n: int) -> float:
-                cmd = [sys.executable, "-m", "bench.drift_memory", "--measure", urls[kind]]
+                cmd = [sys.executable, "-m", "bench.drift_probe", urls[kind]]
                 cmd += ["--method", method, "--profile", str(profile_path)]
                 cmd += ["--end", end.isoformat()]
                 out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
@@ -218,26 +151,11 @@ def run(ctx) -> dict:
             GOAL_MIB,
             reference=results.side("whole window in pandas (before)", "MiB", runs[f"{kind}_whole"]),
         )
+        imported = ", ".join(streamed[0]["imported"]) or "none of them"
         target["detail"] = (
-            f"the process at its peak during the check {stats.fmt(peak)} MiB, of which {stats.fmt(before)} MiB "
-            "before the first row (MLflow, pandas, scipy imported)"
+            f"the process at its peak during the check {stats.fmt(peak)} MiB, of which "
+            f"{stats.fmt(before)} MiB before the first row (the job's imports: {imported})"
         )
         targets.append(target)
     same = {k: {c["status"] for c in v} | {c["rows"] for c in v} for k, v in cells.items()}
     return {"targets": targets, "data": {"rows": ROWS, "runs": runs, "cells": cells, "same": same}}
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--measure", required=True, help="the log's SQLAlchemy URL")
-    p.add_argument("--method", choices=("streamed", "whole"), required=True)
-    p.add_argument("--profile", required=True)
-    p.add_argument("--end", required=True)
-    args = p.parse_args(argv)
-    end = datetime.fromisoformat(args.end)
-    print(json.dumps(measure(args.measure, args.method, args.profile, end)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
+from taller_mlflow.monitoring.tracking import Metric, Param, RunTag
+from taller_mlflow.serving.problems import RegistryUnavailable
 
 
 def experiment_name(model: str) -> str:
@@ -21,7 +21,7 @@ def experiment_id(client, model: str) -> str:
         return found.experiment_id
     try:
         return client.create_experiment(experiment_name(model))
-    except MlflowException:  # another checker created it meanwhile
+    except RegistryUnavailable:  # another checker created it meanwhile (RESOURCE_ALREADY_EXISTS)
         return client.get_experiment_by_name(experiment_name(model)).experiment_id
 
 

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from taller_mlflow.monitoring import report as pictures
 from taller_mlflow.monitoring.check_runs import CheckRun, record_check
 from taller_mlflow.monitoring.drift import DriftReport, Thresholds, code, report
 from taller_mlflow.monitoring.reference import NoProfile, load_profile
 from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, prediction_log
+from taller_mlflow.monitoring.tracking import MonitorTracking, TrackingError
 from taller_mlflow.monitoring.window import WindowSummary
 from taller_mlflow.settings import Settings
 
@@ -94,7 +93,7 @@ def summarise(engine: sa.Engine, name: str, version: str, start, end, summary: W
 def run_checks(
     settings: Settings,
     engine: sa.Engine,
-    client: MlflowClient,
+    client: MonitorTracking,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[Check]:
@@ -122,8 +121,8 @@ def _check(settings, client, engine, name, version, n, window) -> Check:
     try:
         run_id = client.get_model_version(name, version).run_id
         profile = load_profile(client, run_id)
-    except MlflowException as exc:
-        return Check(name, version, n, skipped=f"registry: {exc.message}")
+    except TrackingError as exc:
+        return Check(name, version, n, skipped=f"registry: {exc}")
     except NoProfile as exc:
         return Check(name, version, n, skipped=str(exc))
     summary = summarise(engine, name, version, *window, WindowSummary(profile))

@@ -19,7 +19,6 @@ import threading
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from mlflow import MlflowClient
 
 from taller_mlflow.settings import Settings, env_name, help_text
 
@@ -125,18 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = {"prediction_log_url": args.log_url, "mlflow_tracking_uri": args.tracking_uri}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    from taller_mlflow.mlflow_setup import quiet_mlflow
-
-    quiet_mlflow()  # the job's own lines are printed by one_pass
     if not settings.prediction_log_url:
         print(f"error: no prediction log: set {env_name('prediction_log_url')}", file=sys.stderr)
         return 1
-    from taller_mlflow.mlflow_setup import configure_mlflow
+    from taller_mlflow.monitoring.tracking import MonitorTracking
 
-    configure_mlflow(settings)
-    engine = sa.create_engine(settings.prediction_log_url, pool_pre_ping=True)
     uri = settings.mlflow_tracking_uri
-    client = MlflowClient(uri, registry_uri=uri)
+    try:  # MLflow's REST API, not its package: the job's memory is the window's (tracking.py)
+        client = MonitorTracking(uri, timeout=settings.mlflow_request_timeout_seconds)
+    except ValueError as exc:
+        print(f"error: {exc} (set {env_name('mlflow_tracking_uri')})", file=sys.stderr)
+        return 1
+    engine = sa.create_engine(settings.prediction_log_url, pool_pre_ping=True)
     if not args.once:
         return serve(settings, engine, client)
     try:

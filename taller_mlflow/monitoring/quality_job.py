@@ -15,12 +15,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mlflow.exceptions import MlflowException
-
 from taller_mlflow.monitoring.check_runs import CheckRun, record_check
 from taller_mlflow.monitoring.heldout import Calibrations, heldout_accuracy, scored_heldout
 from taller_mlflow.monitoring.labelled import read_labelled
 from taller_mlflow.monitoring.quality import Quality, measure
+from taller_mlflow.monitoring.tracking import TrackingError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +58,8 @@ def run_quality(
             continue
         try:
             heldout = heldout_accuracy(client, name, version)
-        except MlflowException as exc:
-            checks.append(QualityCheck(name, version, n, skipped=f"registry: {exc.message}"))
+        except TrackingError as exc:
+            checks.append(QualityCheck(name, version, n, skipped=f"registry: {exc}"))
             continue
         quality = measure(name, version, rows, calibrations(name, version), heldout)
         run_id = record(client, quality, settings.quality_tolerance, start, end)

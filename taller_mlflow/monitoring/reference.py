@@ -11,14 +11,14 @@ job finds it from any version through `version.run_id`. It holds, from the train
 
 import json
 import logging
-import tempfile
-from pathlib import Path
-
-import pandas as pd
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING
 
 from taller_mlflow.monitoring.drift import bin_shares, quantile_edges
 from taller_mlflow.penguins import CATEGORICAL, NUMERIC
+from taller_mlflow.serving.problems import ModelNotFound
+
+if TYPE_CHECKING:  # training builds profiles with pandas; the drift job only reads them
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ PROFILE_FILE = "reference_profile.json"
 FORMAT = 1
 
 
-def _frequencies(values: pd.Series) -> dict:
+def _frequencies(values: "pd.Series") -> dict:
     counts = values.astype(str).value_counts().sort_index()
     total = int(counts.sum())
     return {
@@ -35,7 +35,7 @@ def _frequencies(values: pd.Series) -> dict:
     }
 
 
-def build_profile(features: pd.DataFrame, labels: pd.Series, bins: int = 5) -> dict:
+def build_profile(features: "pd.DataFrame", labels: "pd.Series", bins: int = 5) -> dict:
     """The profile of a training split: `features` has the model's columns, `labels` the species."""
     numeric = {}
     for name in NUMERIC:
@@ -72,18 +72,19 @@ class NoProfile(Exception):
 
 
 def load_profile(client, run_id: str | None) -> dict:
-    """The profile logged in `run_id`, through `client` (an MlflowClient). Raises NoProfile."""
+    """The profile logged in `run_id`, through `client` (monitoring/tracking.py). Raises
+    NoProfile; RegistryUnavailable when the server cannot say."""
     if not run_id:
         raise NoProfile("the version has no source run")
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, PROFILE_FILE, tmp)
-        except (MlflowException, OSError) as exc:
-            raise NoProfile(f"run {run_id} has no {PROFILE_FILE} ({type(exc).__name__})") from exc
-        try:
-            profile = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise NoProfile(f"run {run_id}: {PROFILE_FILE} is not JSON: {exc}") from exc
-    if profile.get("format") != FORMAT:
-        raise NoProfile(f"run {run_id}: {PROFILE_FILE} has format {profile.get('format')!r}")
+    try:
+        text = client.download_run_artifact(run_id, PROFILE_FILE)
+    except ModelNotFound as exc:
+        raise NoProfile(f"run {run_id} has no {PROFILE_FILE}") from exc
+    try:
+        profile = json.loads(text)
+    except ValueError as exc:
+        raise NoProfile(f"run {run_id}: {PROFILE_FILE} is not JSON: {exc}") from exc
+    if not isinstance(profile, dict) or profile.get("format") != FORMAT:
+        found = profile.get("format") if isinstance(profile, dict) else type(profile).__name__
+        raise NoProfile(f"run {run_id}: {PROFILE_FILE} has format {found!r}")
     return profile

@@ -126,12 +126,17 @@ class MlflowRest:
         self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout))
 
     # --- transport ---------------------------------------------------------------------------
-    def request(self, method: str, path: str, what: str, *, params=None, json=None) -> Response:
-        """The response of a call that succeeded; ModelNotFound or RegistryUnavailable else."""
+    def request(
+        self, method: str, path: str, what: str, *, params=None, json=None, data=None, mime=None
+    ) -> Response:
+        """The response of a call that succeeded; ModelNotFound or RegistryUnavailable else.
+        `json` is sent as JSON; `data` (bytes) as they are, with content type `mime`."""
         url = f"{self.base}{path}" + (f"?{urlencode(params)}" if params else "")
-        headers, body = dict(self.headers), None
+        headers, body = dict(self.headers), data
         if json is not None:
             body, headers["Content-Type"] = orjson.dumps(json), "application/json"
+        elif data is not None:
+            headers["Content-Type"] = mime or "application/octet-stream"
         attempts = 1 + (self.retries if method == "GET" else 0)
         for attempt in range(attempts):
             try:

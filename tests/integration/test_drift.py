@@ -24,6 +24,7 @@ from taller_mlflow.local.servers import ROOT, api_server, free_port, monitor_ser
 from taller_mlflow.monitoring.job import run_checks
 from taller_mlflow.monitoring.reference import PROFILE_FILE
 from taller_mlflow.monitoring.schema import prediction_log
+from taller_mlflow.monitoring.tracking import MonitorTracking
 from taller_mlflow.penguins import FEATURES, NUMERIC
 from taller_mlflow.settings import Settings
 from taller_mlflow.training.data import read_penguins
@@ -113,7 +114,8 @@ def test_held_out_stream_is_ok_and_the_shifted_one_drifts_on_exactly_two_feature
     # 1. the held-out penguins as they are, checked in process
     ok_window = send(http, engine, stream)
     settings = Settings(mlflow_tracking_uri=stack.tracking_uri, prediction_log_url=log_url)
-    [first] = run_checks(settings, engine, client, *ok_window)
+    # the job's own REST client writes; MLflow's client reads what it wrote
+    [first] = run_checks(settings, engine, MonitorTracking(stack.tracking_uri), *ok_window)
     assert (first.model, first.version, first.rows, first.status) == (MODEL, version, 300, "ok")
     assert first.report.drifted == []
     ok_run = client.get_run(first.run_id)

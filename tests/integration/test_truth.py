@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 from taller_mlflow.monitoring import quality_gauges
 from taller_mlflow.monitoring.quality_job import run_quality
 from taller_mlflow.monitoring.schema import prediction_log
+from taller_mlflow.monitoring.tracking import MonitorTracking
 from taller_mlflow.penguins import FEATURES, SPECIES, clean, read_csv
 from taller_mlflow.promotion import history
 from taller_mlflow.promotion.checks import ACCURACY
@@ -171,7 +172,9 @@ def served(http) -> str:
 
 
 def quality_pass(s: Story) -> list:
-    return run_quality(s.settings, s.engine, s.client, s.start, datetime.now(UTC))
+    # the job's own REST client writes; MLflow's client (s.client) reads what it wrote
+    tracking = MonitorTracking(s.stack.tracking_uri)
+    return run_quality(s.settings, s.engine, tracking, s.start, datetime.now(UTC))
 
 
 def by_version(checks) -> dict:

@@ -3,12 +3,10 @@ reads, what it writes to MLflow, what it skips and why, and the listing's drift 
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from mlflow.exceptions import MlflowException
 from prometheus_client import REGISTRY
 
 from taller_mlflow.monitoring import gauges
@@ -21,66 +19,9 @@ from taller_mlflow.serving.catalogue import Catalogue
 from taller_mlflow.settings import Settings
 from taller_mlflow.training.model import split
 from tests.unit.fakes import FakeLoader, FakeRest
-from tests.unit.monitoring.mlflow_fakes import FakeMlflowClient
+from tests.unit.monitoring.tracking_fakes import RecordingTracking
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-class RecordingClient(FakeMlflowClient):
-    """The fake registry, plus the artifact download and run writes the job makes."""
-
-    def __init__(self):
-        super().__init__()
-        self.artifacts: dict[str, dict] = {}  # run_id -> profile
-        self.experiments: dict[str, str] = {}
-        self.runs: dict[str, dict] = {}
-        self.version_tags: dict[tuple[str, str], dict] = {}
-
-    def download_artifacts(self, run_id, path, dst_path):
-        if path != PROFILE_FILE or run_id not in self.artifacts:
-            raise MlflowException(f"artifact {path} of run {run_id} not found")
-        target = Path(dst_path) / path
-        target.write_text(json.dumps(self.artifacts[run_id]))
-        return str(target)
-
-    def get_experiment_by_name(self, name):
-        if name not in self.experiments:
-            return None
-        return type("Experiment", (), {"experiment_id": self.experiments[name]})
-
-    def create_experiment(self, name):
-        self.experiments[name] = str(len(self.experiments) + 1)
-        return self.experiments[name]
-
-    def create_run(self, experiment_id, run_name=None, tags=None):
-        run_id = f"check-{len(self.runs) + 1}"
-        self.runs[run_id] = {"experiment_id": experiment_id, "name": run_name, "tags": dict(tags)}
-        self.runs[run_id].update(artifacts={}, status="RUNNING")
-        return type("Run", (), {"info": type("Info", (), {"run_id": run_id})})
-
-    def log_batch(self, run_id, metrics=(), params=(), tags=()):
-        run = self.runs[run_id]
-        run["metrics"] = {m.key: m.value for m in metrics}
-        run["params"] = {p.key: p.value for p in params}
-        run["tags"].update({t.key: t.value for t in tags})
-
-    def log_figure(self, run_id, figure, artifact_file):
-        import io
-
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        self.runs[run_id]["artifacts"][artifact_file] = buffer.getvalue()
-
-    def log_dict(self, run_id, dictionary, artifact_file):
-        self.runs[run_id]["artifacts"][artifact_file] = json.dumps(dictionary)
-
-    def set_terminated(self, run_id):
-        self.runs[run_id]["status"] = "FINISHED"
-
-    def set_model_version_tag(self, name, version, key, value):
-        self.version_tags.setdefault((name, str(version)), {})[key] = value
-        data = self.models[name]["versions"][str(version)]
-        data["tags"] = {**(data["tags"] or {}), key: value}
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +39,11 @@ def engine(tmp_path):
 @pytest.fixture
 def client(penguins):
     x_train, _, y_train, _ = penguins
-    client = RecordingClient()
+    client = RecordingTracking()
     client.add_version("modelo_penguins", run_id="train-1")
-    client.artifacts["train-1"] = build_profile(x_train, y_train)
+    client.artifacts[("train-1", PROFILE_FILE)] = json.dumps(
+        build_profile(x_train, y_train)
+    ).encode()
     return client
 
 

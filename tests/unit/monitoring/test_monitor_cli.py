@@ -42,3 +42,13 @@ def test_an_unreachable_log_database_fails_in_one_line(capsys):
 def test_naive_times_mean_utc():
     assert monitor._when("2026-05-01T12:00").utcoffset().total_seconds() == 0
     assert monitor._when("2026-05-01T12:00+02:00").utcoffset().total_seconds() == 7200
+
+
+def test_a_tracking_uri_that_is_not_a_server_fails_in_one_line(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'monitoring.db'}"
+    assert monitor.main(["--once", "--log-url", url, "--tracking-uri", "file:///tmp/mlruns"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: the monitoring job needs an MLflow server URL, not 'file:///tmp/mlruns' "
+        "(set MLFLOW_TRACKING_URI)"
+    )

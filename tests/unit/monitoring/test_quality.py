@@ -2,7 +2,6 @@
 the numbers against hand computations, what it writes, the gauges and the auto-rollback's bounds."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from taller_mlflow.monitoring.quality import f1_macro, measure
 from taller_mlflow.monitoring.quality_job import run_quality
 from taller_mlflow.settings import Settings
 from tests.unit.monitoring.logged import T0, log_engine, log_request, minutes
-from tests.unit.monitoring.test_job import RecordingClient
+from tests.unit.monitoring.tracking_fakes import RecordingTracking
 
 NAME = "modelo_penguins"
 
@@ -84,24 +83,13 @@ def test_f1_macro_matches_scikit_learn():
     assert f1_macro(truth, predicted) == pytest.approx(f1_score(truth, predicted, average="macro"))
 
 
-class Client(RecordingClient):
-    """The recording client plus the registered model's tags (the alias's move trail)."""
-
-    def __init__(self):
-        super().__init__()
-        self.model_tags: dict[str, str] = {}
-
-    def get_registered_model(self, name):
-        return SimpleNamespace(tags=dict(self.model_tags))
-
-
 def settings(**overrides) -> Settings:
     return Settings(_env_file=None, **{"monitor_min_labels": 5, **overrides})
 
 
 @pytest.fixture
 def client():
-    client = Client()
+    client = RecordingTracking()
     client.add_version(NAME, tags={"test_accuracy": "0.97"})
     client.set_alias(NAME, "production", "1")
     return client
