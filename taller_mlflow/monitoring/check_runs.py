@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from taller_mlflow.monitoring.tracking import Metric, Param, RunTag
+from taller_mlflow.monitoring.monitor_rest import Metric, Param, RunTag
 from taller_mlflow.serving.problems import RegistryUnavailable
 
 

@@ -31,3 +31,12 @@ def create_feedback_schema(conn: sa.Engine | sa.Connection) -> None:
     from taller_mlflow.monitoring.schema import create_schema
 
     create_schema(conn)
+
+
+def any_label(engine: sa.Engine) -> bool:
+    """Whether a label was ever posted: the quality check (and the pandas it imports) can wait
+    until one is."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(feedback.name):
+            return False
+        return conn.execute(sa.select(feedback.c.id).limit(1)).first() is not None

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from taller_mlflow.monitoring import report as pictures
 from taller_mlflow.monitoring.check_runs import CheckRun, record_check
 from taller_mlflow.monitoring.drift import DriftReport, Thresholds, code, report
+from taller_mlflow.monitoring.monitor_rest import MonitorTracking, TrackingError
 from taller_mlflow.monitoring.reference import NoProfile, load_profile
 from taller_mlflow.monitoring.schema import FEATURE_COLUMNS, prediction_log
-from taller_mlflow.monitoring.tracking import MonitorTracking, TrackingError
 from taller_mlflow.monitoring.window import WindowSummary
 from taller_mlflow.settings import Settings
 

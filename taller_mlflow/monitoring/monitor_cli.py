@@ -73,6 +73,11 @@ def one_pass(settings: Settings, engine, client, since=None, until=None) -> list
 def quality_pass(settings: Settings, engine, client, since=None, until=None) -> list:
     """Accuracy on the labels that arrived (taller_mlflow/monitoring/quality_job.py)."""
     from taller_mlflow.monitoring import quality_gauges
+    from taller_mlflow.monitoring.feedback_schema import any_label
+
+    if not any_label(engine):  # no label yet: the drift job's process stays free of pandas
+        quality_gauges.publish([], settings.quality_tolerance)
+        return []
     from taller_mlflow.monitoring.quality_job import run_quality
 
     checks = run_quality(settings, engine, client, since, until)
@@ -127,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.prediction_log_url:
         print(f"error: no prediction log: set {env_name('prediction_log_url')}", file=sys.stderr)
         return 1
-    from taller_mlflow.monitoring.tracking import MonitorTracking
+    from taller_mlflow.monitoring.monitor_rest import MonitorTracking
 
     uri = settings.mlflow_tracking_uri
-    try:  # MLflow's REST API, not its package: the job's memory is the window's (tracking.py)
+    try:  # MLflow's REST API, not its package: the job's memory is the window's (monitor_rest.py)
         client = MonitorTracking(uri, timeout=settings.mlflow_request_timeout_seconds)
     except ValueError as exc:
         print(f"error: {exc} (set {env_name('mlflow_tracking_uri')})", file=sys.stderr)

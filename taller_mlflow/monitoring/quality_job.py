@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from taller_mlflow.monitoring.check_runs import CheckRun, record_check
 from taller_mlflow.monitoring.heldout import Calibrations, heldout_accuracy, scored_heldout
 from taller_mlflow.monitoring.labelled import read_labelled
+from taller_mlflow.monitoring.monitor_rest import TrackingError
 from taller_mlflow.monitoring.quality import Quality, measure
-from taller_mlflow.monitoring.tracking import TrackingError
 
 log = logging.getLogger(__name__)
 

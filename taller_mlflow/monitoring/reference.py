@@ -72,7 +72,7 @@ class NoProfile(Exception):
 
 
 def load_profile(client, run_id: str | None) -> dict:
-    """The profile logged in `run_id`, through `client` (monitoring/tracking.py). Raises
+    """The profile logged in `run_id`, through `client` (monitoring/monitor_rest.py). Raises
     NoProfile; RegistryUnavailable when the server cannot say."""
     if not run_id:
         raise NoProfile("the version has no source run")

@@ -22,9 +22,9 @@ from mlflow import MlflowClient
 
 from taller_mlflow.local.servers import ROOT, api_server, free_port, monitor_server
 from taller_mlflow.monitoring.job import run_checks
+from taller_mlflow.monitoring.monitor_rest import MonitorTracking
 from taller_mlflow.monitoring.reference import PROFILE_FILE
 from taller_mlflow.monitoring.schema import prediction_log
-from taller_mlflow.monitoring.tracking import MonitorTracking
 from taller_mlflow.penguins import FEATURES, NUMERIC
 from taller_mlflow.settings import Settings
 from taller_mlflow.training.data import read_penguins

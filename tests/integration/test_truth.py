@@ -21,9 +21,9 @@ import yaml
 from mlflow import MlflowClient
 
 from taller_mlflow.monitoring import quality_gauges
+from taller_mlflow.monitoring.monitor_rest import MonitorTracking
 from taller_mlflow.monitoring.quality_job import run_quality
 from taller_mlflow.monitoring.schema import prediction_log
-from taller_mlflow.monitoring.tracking import MonitorTracking
 from taller_mlflow.penguins import FEATURES, SPECIES, clean, read_csv
 from taller_mlflow.promotion import history
 from taller_mlflow.promotion.checks import ACCURACY

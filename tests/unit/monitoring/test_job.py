@@ -19,7 +19,7 @@ from taller_mlflow.serving.catalogue import Catalogue
 from taller_mlflow.settings import Settings
 from taller_mlflow.training.model import split
 from tests.unit.fakes import FakeLoader, FakeRest
-from tests.unit.monitoring.tracking_fakes import RecordingTracking
+from tests.unit.monitoring.monitor_rest_fakes import RecordingTracking
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from taller_mlflow.monitoring.quality import f1_macro, measure
 from taller_mlflow.monitoring.quality_job import run_quality
 from taller_mlflow.settings import Settings
 from tests.unit.monitoring.logged import T0, log_engine, log_request, minutes
-from tests.unit.monitoring.tracking_fakes import RecordingTracking
+from tests.unit.monitoring.monitor_rest_fakes import RecordingTracking
 
 NAME = "modelo_penguins"
 
@@ -170,3 +170,12 @@ def test_the_monitor_prints_each_versions_accuracy_beside_its_estimate(engine, c
     [line] = capsys.readouterr().out.strip().splitlines()
     # no calibration (the fake has no evaluation rows): the estimate says n/a, the check still runs
     assert line.startswith(f"{NAME}/1: accuracy 0.667 over 6 labels (estimated n/a, held-out 0.970")
+
+
+def test_without_any_label_the_monitor_skips_the_quality_check(tmp_path, client, capsys):
+    from taller_mlflow.monitoring.monitor_cli import quality_pass
+
+    (tmp_path / "empty").mkdir()
+    empty = log_engine(tmp_path / "empty")
+    assert quality_pass(settings(), empty, client) == []
+    assert capsys.readouterr().out == "" and client.calls == {}

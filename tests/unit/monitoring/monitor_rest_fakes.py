@@ -1,11 +1,11 @@
 """An in-memory MLflow for the monitoring checks' tests: MonitorTracking (the job's REST client,
-taller_mlflow/monitoring/tracking.py) with its transport replaced by dictionaries. The pictures
+taller_mlflow/monitoring/monitor_rest.py) with its transport replaced by dictionaries. The pictures
 and numbers are rendered by the real client's code; only the upload lands in memory. Its errors
 are the real client's: ModelNotFound for "no such thing", RegistryUnavailable when `down`."""
 
 import collections
 
-from taller_mlflow.monitoring.tracking import MonitorTracking, _Run
+from taller_mlflow.monitoring.monitor_rest import MonitorTracking, _Run
 from taller_mlflow.serving.mlflow_rest import ModelVersion
 from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
 
