@@ -6,14 +6,15 @@ Not a phase of `make bench` (whose bench/results/ and report hold its phases onl
 JSON to --out, else to its work dir, and prints every target.
 
 One trained, gate-verified version (the real pipeline, the 27-combination grid) and a table of
---rows generated penguins in SQLite (make run's database; 1% spoiled rows, as a survey has).
+--rows generated penguins in SQLite (make run's database; 1% spoiled rows, as a survey has;
+--data-url: another database, e.g. MySQL, which takes parallel writers as SQLite does not).
 Each round, interleaved: the table scored into a fresh output table in this one process, then on
 a local Dask cluster of 2 worker processes (1 thread each), then /invocations with 10,000-row
 dataframe_split bodies from 2 client threads against the API with 2 workers, then in-process
-scikit-learn predict_proba on a 10,000-row DataFrame (--data-url: another database, e.g. MySQL,
-which takes parallel writers as SQLite does not). Batch scoring's sides include reading and
-writing every row; the last two only score. Every side as median (min–max) of the rounds, the
-verdicts on the medians. On 2 cores nothing is pinned: the sides share every core in turn.
+scikit-learn predict_proba on a 10,000-row DataFrame, then the verified ONNX graph on the same
+rows as a batch task scores them. Batch scoring's sides include reading and writing every row;
+the last three only score. Every side as median (min–max) of the rounds, the verdicts on the
+medians. On 2 cores nothing is pinned: the sides share every core in turn.
 """
 
 import argparse
@@ -63,6 +64,7 @@ def scorer(stack, data_url: str, version: str, partition_rows: int):
         say(f"  {label}: {r.rows_per_second:,.0f} rows/s ({r.rows} rows, {r.seconds:.1f} s)")
         return {"rows_s": r.rows_per_second, "seconds": r.seconds, "rows": r.rows, "bad": r.bad}
 
+    score.graph = graph  # the scoring-only side scores with the same graph
     return score
 
 
@@ -105,6 +107,24 @@ def sklearn_rows_s(model, seconds: float) -> dict:
     return {"rows_s": rows_s, "calls": calls}
 
 
+def graph_rows_s(graph, seconds: float) -> dict:
+    """The verified graph alone, as every batch task scores with it (one onnxruntime thread), on
+    the same 10,000 rows as scikit-learn: the scoring part of batch scoring, like for like."""
+    from taller_mlflow.batch.scorer import session
+    from taller_mlflow.penguins import FEATURES
+
+    frame = bodies.frame(BATCH_ROWS)
+    columns = {c: frame[c].to_numpy() for c in FEATURES}
+    model = session(graph)
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        model.predict_proba(columns)
+        calls += 1
+    rows_s = calls * BATCH_ROWS / (time.perf_counter() - started)
+    say(f"  the verified ONNX graph in process: {rows_s:,.0f} rows/s")
+    return {"rows_s": rows_s, "calls": calls}
+
+
 def targets(runs: dict, rows: int) -> list[dict]:
     def side(key, label):
         return results.side(label, "rows/s", [r["rows_s"] for r in runs[key]])
@@ -124,6 +144,14 @@ def targets(runs: dict, rows: int) -> list[dict]:
             "table_cluster_vs_sklearn",
             "batch scoring on 2 Dask workers vs in-process scikit-learn (scoring only)",
             cluster,
+            sk,
+            SKLEARN_GOAL,
+        ),
+        results.ratio_target(
+            "table_graph_vs_sklearn",
+            "scoring only, 10,000 rows at a time: the verified ONNX graph as a batch task runs it "
+            "(one thread) vs in-process scikit-learn",
+            side("graph", "the verified ONNX graph, in process, one thread"),
             sk,
             SKLEARN_GOAL,
         ),
@@ -182,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cluster": lambda n: score(cluster.scheduler_address, f"cluster-{n}"),
                     "invocations": lambda n: invocations(api.base_url, args.duration),
                     "sklearn": lambda n: sklearn_rows_s(model, args.duration),
+                    "graph": lambda n: graph_rows_s(score.graph, args.duration),
                 },
             )
     finally:
