@@ -19,21 +19,40 @@ Reasons = dict[int, str]  # row (from 0 in the partition): why it cannot be scor
 def _category(values: Sequence, column: str) -> tuple[np.ndarray, Reasons]:
     allowed = ALLOWED[column]
     try:
-        if set(values) <= set(allowed):  # the common case, checked at C speed
-            return np.asarray(values, dtype=object), {}
-    except TypeError:  # an unhashable value: the slow path names it
-        pass
+        distinct = set(values)
+    except TypeError:  # an unhashable value: every row on its own
+        return _category_rows(values, column)
+    if distinct <= set(allowed):  # the common case, checked at C speed
+        return np.asarray(values, dtype=object), {}
+    # A column holds few distinct values: judge each once, then look the rows up.
+    verdicts = {value: _category_value(value, column, allowed) for value in distinct}
+    clean = np.asarray([verdicts[value][0] for value in values], dtype=object)
+    bad = {value for value, (_, reason) in verdicts.items() if reason}
+    reasons = {row: verdicts[value][1] for row, value in enumerate(values) if value in bad}
+    return clean, reasons
+
+
+def _category_rows(values: Sequence, column: str) -> tuple[np.ndarray, Reasons]:
+    allowed = ALLOWED[column]
     clean, reasons = [], {}
     for row, value in enumerate(values):
-        text = value.strip().upper() if column == "sex" and isinstance(value, str) else value
-        if value is None:
-            reasons[row] = f"{column}: missing"
-        elif not isinstance(value, str):
-            reasons[row] = f"{column}: expected a string, got {value!r}"
-        elif text not in allowed:
-            reasons[row] = f"{column}: {value!r} is not one of {', '.join(allowed)}"
+        text, reason = _category_value(value, column, allowed)
+        if reason:
+            reasons[row] = reason
         clean.append(text)
     return np.asarray(clean, dtype=object), reasons
+
+
+def _category_value(value, column: str, allowed) -> tuple[object, str | None]:
+    """(the value as scored, why it cannot be, or None)."""
+    text = value.strip().upper() if column == "sex" and isinstance(value, str) else value
+    if value is None:
+        return text, f"{column}: missing"
+    if not isinstance(value, str):
+        return text, f"{column}: expected a string, got {value!r}"
+    if text not in allowed:
+        return text, f"{column}: {value!r} is not one of {', '.join(allowed)}"
+    return text, None
 
 
 def _number(value) -> float | None:
