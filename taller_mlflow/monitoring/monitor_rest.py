@@ -16,7 +16,10 @@ So it speaks the handful of endpoints it needs, with MlflowClient's method names
 Every server path of this project proxies artifacts (start_mlflow.sh's --serve-artifacts), so a
 run's artifact URI is `mlflow-artifacts:/<experiment>/<run>/artifacts`; a server without the proxy
 is named in the error. Failures are the serving errors: ModelNotFound for "no such thing",
-RegistryUnavailable (with the server's message) for the rest.
+RegistryUnavailable (with the server's message) for the rest. A call that can be repeated without
+a second effect (every one but creating a run or an experiment) is tried 3 times, 1 then 2 s
+apart, when the server is away or answers 5xx, as MLflow's own client retries: a restart of
+MLflow does not cost a check.
 """
 
 import io
@@ -28,12 +31,22 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote, urlparse
 
-from taller_mlflow.serving.mlflow_rest import MlflowRest
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from taller_mlflow.serving.mlflow_rest import MlflowRest, MlflowRestError
 from taller_mlflow.serving.problems import ModelNotFound, RegistryUnavailable
 
 # What a check's calls can raise: the registry has no such thing, or cannot be reached.
 TrackingError = (ModelNotFound, RegistryUnavailable)
 PROXY = "/api/2.0/mlflow-artifacts/artifacts/"
+ATTEMPTS = 3  # of a call that can be repeated; 1 s, then 2 s between them
+
+
+def _transient(exc: BaseException) -> bool:
+    """The server was away or failed (a refusal or a 4xx would fail the same way again)."""
+    if isinstance(exc, MlflowRestError):
+        return exc.status is None or exc.status >= 500
+    return isinstance(exc, RegistryUnavailable)
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,8 @@ def _number(value: float) -> float | str:
 class MonitorTracking(MlflowRest):
     """MlflowClient's calls that the monitoring checks make, and nothing else."""
 
+    retry_wait = wait_exponential(multiplier=1, max=2)  # between attempts of a repeatable call
+
     def __init__(self, tracking_uri: str, **options):
         if not tracking_uri.startswith(("http://", "https://")):
             raise ValueError(f"the monitoring job needs an MLflow server URL, not {tracking_uri!r}")
@@ -91,6 +106,17 @@ class MonitorTracking(MlflowRest):
 
     def _post(self, path: str, what: str, body: dict) -> dict:
         return self.request("POST", path, what, json=body).json()
+
+    def _repeatable(self, method: str, path: str, what: str, **kwargs):
+        """A call with no second effect if repeated, retried while the server is away."""
+        for attempt in Retrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=self.retry_wait,
+            reraise=True,
+        ):
+            with attempt:
+                return self.request(method, path, what, **kwargs)
 
     # --- experiments and runs ----------------------------------------------------------------
     def get_experiment_by_name(self, name: str):
@@ -136,15 +162,16 @@ class MonitorTracking(MlflowRest):
             "params": [{"key": p.key, "value": p.value} for p in params],
             "tags": [{"key": t.key, "value": t.value} for t in tags],
         }
-        self._post("/api/2.0/mlflow/runs/log-batch", f"log to run {run_id}", body)
+        self._repeatable("POST", "/api/2.0/mlflow/runs/log-batch", f"log to {run_id}", json=body)
 
     def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
         body = {"run_id": run_id, "status": status, "end_time": int(time.time() * 1000)}
-        self._post("/api/2.0/mlflow/runs/update", f"end run {run_id}", body)
+        self._repeatable("POST", "/api/2.0/mlflow/runs/update", f"end run {run_id}", json=body)
 
     def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         body = {"name": name, "version": str(version), "key": key, "value": str(value)}
-        self._post("/api/2.0/mlflow/model-versions/set-tag", f"tag {name}/{version}", body)
+        path = "/api/2.0/mlflow/model-versions/set-tag"
+        self._repeatable("POST", path, f"tag {name}/{version}", json=body)
 
     # --- artifacts ---------------------------------------------------------------------------
     def log_bytes(self, run_id: str, content: bytes, artifact_file: str, mime: str) -> None:
@@ -156,7 +183,8 @@ class MonitorTracking(MlflowRest):
                 f"{root}): start it with --serve-artifacts"
             )
         path = quote(f"{parsed.path.strip('/')}/{artifact_file}")
-        self.request("PUT", PROXY + path, f"upload {artifact_file}", data=content, mime=mime)
+        what = f"upload {artifact_file}"
+        self._repeatable("PUT", PROXY + path, what, data=content, mime=mime)
 
     def log_figure(self, run_id: str, figure, artifact_file: str) -> None:
         buffer = io.BytesIO()

@@ -7,21 +7,27 @@ import sys
 
 import orjson
 import pytest
+from tenacity import wait_none
 
 from taller_mlflow.monitoring.monitor_rest import Metric, MonitorTracking, Param, RunTag
-from taller_mlflow.serving.mlflow_rest import Response
+from taller_mlflow.serving.mlflow_rest import MlflowRestError, Response
 from taller_mlflow.serving.problems import RegistryUnavailable
 
 
 class Captured(MonitorTracking):
-    """The real client with its transport replaced: every request is kept and answered."""
+    """The real client with its transport replaced: every request is kept and answered, after
+    the failures queued in `failures` (raised one per request, first)."""
 
-    def __init__(self, answers: dict[str, dict] | None = None):
+    retry_wait = wait_none()
+
+    def __init__(self, answers: dict[str, dict] | None = None, failures=()):
         super().__init__("http://mlflow:5000")
-        self.sent, self.answers = [], answers or {}
+        self.sent, self.answers, self.failures = [], answers or {}, list(failures)
 
     def request(self, method, path, what, *, params=None, json=None, data=None, mime=None):
         self.sent.append((method, path, params, json, data, mime))
+        if self.failures:
+            raise self.failures.pop(0)
         return Response(200, orjson.dumps(self.answers.get(path, {})))
 
 
@@ -69,6 +75,32 @@ def test_metrics_that_json_cannot_carry_are_sent_as_mlflows_strings():
     assert body["params"] == [{"key": "p", "value": "1"}] and body["tags"] == [
         {"key": "t", "value": "x"}
     ]
+
+
+AWAY = RegistryUnavailable("MLflow at http://mlflow:5000: connection refused")
+
+
+def test_a_repeatable_write_is_retried_while_the_server_is_away():
+    client = Captured(failures=[AWAY, MlflowRestError("busy", 503)])
+    client.set_model_version_tag("m", "1", "drift.status", "ok")
+    assert len(client.sent) == 3  # two failures, then the tag
+
+
+def test_a_write_gives_up_after_three_attempts_with_the_servers_error():
+    client = Captured(failures=[AWAY] * 3)
+    with pytest.raises(RegistryUnavailable, match="connection refused"):
+        client.set_terminated("r1")
+    assert len(client.sent) == 3
+
+
+def test_a_refusal_and_creating_a_run_are_not_retried():
+    refused = Captured(failures=[MlflowRestError("refused the API's credentials (403)", 403)])
+    with pytest.raises(MlflowRestError, match="403"):
+        refused.set_model_version_tag("m", "1", "k", "v")
+    away = Captured(failures=[AWAY])
+    with pytest.raises(RegistryUnavailable):  # a retry could make a second run
+        away.create_run("7")
+    assert len(refused.sent) == len(away.sent) == 1
 
 
 def test_a_tracking_uri_that_is_not_a_server_is_refused():
