@@ -96,15 +96,20 @@ def invocations(base_url: str, seconds: float, clients: int = 2) -> dict:
     return {"rows_s": rows_s, "requests": done[0], "failed": failed[0], "seconds": elapsed}
 
 
-def sklearn_rows_s(model, seconds: float) -> dict:
-    frame = bodies.frame(BATCH_ROWS)
+def in_process_rows_s(predict_proba, rows, label: str, seconds: float) -> dict:
+    """10,000-row calls for `seconds`: rows/s of scoring alone, in this process."""
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        model.predict_proba(frame)
+        predict_proba(rows)
         calls += 1
     rows_s = calls * BATCH_ROWS / (time.perf_counter() - started)
-    say(f"  in-process scikit-learn: {rows_s:,.0f} rows/s")
+    say(f"  {label}: {rows_s:,.0f} rows/s")
     return {"rows_s": rows_s, "calls": calls}
+
+
+def sklearn_rows_s(model, seconds: float) -> dict:
+    frame = bodies.frame(BATCH_ROWS)
+    return in_process_rows_s(model.predict_proba, frame, "in-process scikit-learn", seconds)
 
 
 def graph_rows_s(graph, seconds: float) -> dict:
@@ -115,14 +120,8 @@ def graph_rows_s(graph, seconds: float) -> dict:
 
     frame = bodies.frame(BATCH_ROWS)
     columns = {c: frame[c].to_numpy() for c in FEATURES}
-    model = session(graph)
-    calls, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        model.predict_proba(columns)
-        calls += 1
-    rows_s = calls * BATCH_ROWS / (time.perf_counter() - started)
-    say(f"  the verified ONNX graph in process: {rows_s:,.0f} rows/s")
-    return {"rows_s": rows_s, "calls": calls}
+    label = "the verified ONNX graph in process"
+    return in_process_rows_s(session(graph).predict_proba, columns, label, seconds)
 
 
 def targets(runs: dict, rows: int) -> list[dict]:
