@@ -7,7 +7,7 @@ The held-out accuracy is the version's `test_accuracy` tag (set at registration)
 probabilities are the ones the API logs.
 """
 
-import tempfile
+import io
 
 import numpy as np
 import pandas as pd
@@ -34,10 +34,9 @@ def eval_rows(client, name: str, version: str) -> pd.DataFrame:
     """The version's evaluation rows, as training logged them (promotion/evaluation.py writes
     and the gate reads them; monitoring sits below promotion, so it reads the CSV itself)."""
     run_id = client.get_model_version(name, version).run_id
-    with tempfile.TemporaryDirectory(prefix="heldout-") as tmp:
-        path = client.download_artifacts(run_id, EVAL_ROWS_PATH, tmp)
-        text = {c: str for c in [*CATEGORICAL, TARGET]}
-        return pd.read_csv(path, dtype=text, keep_default_na=False)
+    content = client.download_run_artifact(run_id, EVAL_ROWS_PATH)
+    text = {c: str for c in [*CATEGORICAL, TARGET]}
+    return pd.read_csv(io.BytesIO(content), dtype=text, keep_default_na=False)
 
 
 def scored_heldout(client, tracking_uri: str, name: str, version: str):

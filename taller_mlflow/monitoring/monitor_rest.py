@@ -11,7 +11,8 @@ So it speaks the handful of endpoints it needs, with MlflowClient's method names
     PUT  /api/2.0/mlflow-artifacts/artifacts/<path>        its picture and numbers, through the
                                                            server's artifact proxy
     POST /api/2.0/mlflow/model-versions/set-tag            the version's drift.* / quality.* tags
-    GET  /api/2.0/mlflow/runs/get, /get-artifact           what training logged (profile, metrics)
+    GET  /api/2.0/mlflow/runs/get, /get-artifact           what training logged (profile,
+                                                           metrics, held-out rows)
 
 Every server path of this project proxies artifacts (start_mlflow.sh's --serve-artifacts), so a
 run's artifact URI is `mlflow-artifacts:/<experiment>/<run>/artifacts`; a server without the proxy
@@ -27,7 +28,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote, urlparse
 
@@ -167,6 +167,7 @@ class MonitorTracking(MlflowRest):
     def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
         body = {"run_id": run_id, "status": status, "end_time": int(time.time() * 1000)}
         self._repeatable("POST", "/api/2.0/mlflow/runs/update", f"end run {run_id}", json=body)
+        self._artifact_roots.pop(run_id, None)  # an ended run gets no more files
 
     def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         body = {"name": name, "version": str(version), "key": key, "value": str(value)}
@@ -194,9 +195,3 @@ class MonitorTracking(MlflowRest):
     def log_dict(self, run_id: str, dictionary: dict, artifact_file: str) -> None:
         text = json.dumps(dictionary, indent=2)  # as mlflow.log_dict writes a .json
         self.log_bytes(run_id, text.encode(), artifact_file, "application/json")
-
-    def download_artifacts(self, run_id: str, path: str, dst_path: str) -> str:
-        target = Path(dst_path) / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(self.download_run_artifact(run_id, path))
-        return str(target)
